@@ -1,0 +1,1 @@
+"""Chat platform adapters: each translates platform events to bot commands and back."""

@@ -1,0 +1,1 @@
+"""The briefbot core: pipeline, topic pack, commands, digests, alerts, scheduler, CLI."""

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, repositories, full-text search, Alembic migrations."""
