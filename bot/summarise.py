@@ -1,0 +1,197 @@
+"""Extractive summaries: one or two sentences lifted from the item's own text.
+
+Input is plain text (HTML already stripped). Output is deterministic, at most
+``max_chars`` characters, never cut inside a word, and free of feed boilerplate.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+MAX_SUMMARY_CHARS = 300
+ELLIPSIS = "…"
+_MIN_WORDS = 5
+
+_BOILERPLATE = [
+    # WordPress: "The post <title> appeared first on <site>."
+    re.compile(r"The post\b.{0,400}?\bappeared first on\b[^.\n]{0,200}\.?", re.IGNORECASE),
+    re.compile(r"\[\s*(?:…|\.\.\.|&hellip;)\s*\]"),
+    re.compile(
+        r"\b(?:Read (?:more|the full (?:story|article))|Continue reading|Keep reading)\b"
+        r"[^.!?\n]{0,80}?(?:[.!?…]+|»|→|$)",
+        re.IGNORECASE | re.MULTILINE,
+    ),
+    re.compile(r"\bClick here\b[^.!?\n]{0,120}[.!?]?", re.IGNORECASE),
+    re.compile(
+        r"\bSubscribe\b(?: (?:to|for|now|today))?[^.!?\n]{0,120}(?:newsletter|updates|inbox|"
+        r"free|today|now)[^.!?\n]{0,40}[.!?]?",
+        re.IGNORECASE,
+    ),
+    re.compile(r"^\s*Subscribe\s*[.!]?\s*$", re.IGNORECASE | re.MULTILINE),
+]
+
+# "By Jane Doe |", "By Jane Doe and John Roe —", "BY JANE DOE: Nov 20, 2026 |" at a line start.
+_BYLINE = re.compile(
+    r"^[ \t]*(?:By|BY)[ \t]+[A-Z][\w.'’-]*(?:[ \t]+(?:[A-Z][\w.'’-]*|and|&)){0,5}"
+    r"[ \t]*[|•·—–:-][ \t]*(?:[A-Z][a-z]{2,8}\.?[ \t]+\d{1,2},[ \t]+\d{4}[ \t]*[|•·—–:-]?[ \t]*)?",
+    re.MULTILINE,
+)
+
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "mt",
+        "inc",
+        "corp",
+        "co",
+        "ltd",
+        "llc",
+        "plc",
+        "bros",
+        "vs",
+        "etc",
+        "approx",
+        "est",
+        "fig",
+        "no",
+        "nos",
+        "vol",
+        "gen",
+        "sen",
+        "rep",
+        "gov",
+        "lt",
+        "col",
+        "sgt",
+        "capt",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "e.g",
+        "i.e",
+        "cf",
+        "al",
+    ]
+)
+
+# Candidate sentence end: terminal punctuation, optional closing quotes or brackets,
+# whitespace, then something that can start a sentence.
+_BOUNDARY = re.compile(r"([.!?…]+)([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+_WORD = re.compile(r"\w+")
+
+
+class Summariser(Protocol):
+    async def summarise(self, title: str, text: str) -> str: ...
+
+
+class ExtractiveSummariser:
+    """The default summariser: no network, no configuration."""
+
+    def __init__(self, max_chars: int = MAX_SUMMARY_CHARS) -> None:
+        self.max_chars = max_chars
+
+    async def summarise(self, title: str, text: str) -> str:
+        return extractive_summary(title, text, self.max_chars)
+
+
+def strip_boilerplate(text: str) -> str:
+    """Remove feed boilerplate (syndication footers, read-more links, bylines)."""
+    cleaned = _BYLINE.sub("", text)
+    for pattern in _BOILERPLATE:
+        cleaned = pattern.sub(" ", cleaned)
+    lines = (_collapse(line) for line in cleaned.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split plain text into sentences; line breaks always end a sentence."""
+    sentences: list[str] = []
+    for line in text.splitlines():
+        sentences.extend(_split_line(_collapse(line)))
+    return [s for s in sentences if s]
+
+
+def truncate_words(text: str, max_chars: int = MAX_SUMMARY_CHARS) -> str:
+    """Cap ``text`` at ``max_chars`` on a word boundary, ending with "…" when cut."""
+    text = _collapse(text)
+    if len(text) <= max_chars:
+        return text
+    room = max_chars - len(ELLIPSIS)
+    head = text[: room + 1]
+    cut = head.rfind(" ")
+    # A single word longer than the cap has no boundary to cut at.
+    head = head[:cut] if cut > 0 else head[:room]
+    return head.rstrip(" ,;:–—-") + ELLIPSIS
+
+
+def extractive_summary(title: str, text: str, max_chars: int = MAX_SUMMARY_CHARS) -> str:
+    """One or two sentences of ``text``; "" when the text has nothing beyond the title."""
+    sentences = [s for s in split_sentences(strip_boilerplate(text)) if not _repeats(title, s)]
+    if not sentences:
+        return ""
+    full = [s for s in sentences if len(_WORD.findall(s)) >= _MIN_WORDS]
+    candidates = full or sentences
+    first = candidates[0]
+    if len(first) > max_chars:
+        return truncate_words(first, max_chars)
+    if len(candidates) > 1:
+        both = f"{first} {candidates[1]}"
+        if len(both) <= max_chars:
+            return both
+    return first
+
+
+def _split_line(line: str) -> list[str]:
+    sentences: list[str] = []
+    start = 0
+    for match in _BOUNDARY.finditer(line):
+        if match.group(1) == "." and _is_abbreviation(line[start : match.start(1)]):
+            continue
+        sentences.append(line[start : match.end(2)].strip())
+        start = match.end()
+    sentences.append(line[start:].strip())
+    return sentences
+
+
+def _is_abbreviation(before: str) -> bool:
+    """True when the period that follows ``before`` belongs to an abbreviation."""
+    token = before.rsplit(None, 1)[-1] if before.strip() else ""
+    token = token.lstrip("\"'“‘([")
+    if not token:
+        return False
+    if token.lower() in _ABBREVIATIONS:
+        return True
+    # Initials and dotted acronyms: "J.", "U.S", "e.g".
+    return bool(re.fullmatch(r"[A-Za-z](?:\.[A-Za-z])*", token))
+
+
+def _repeats(title: str, sentence: str) -> bool:
+    title_words = {w.lower() for w in _WORD.findall(title)}
+    sentence_words = {w.lower() for w in _WORD.findall(sentence)}
+    if not title_words or not sentence_words:
+        return False
+    if sentence_words <= title_words:
+        return True
+    overlap = len(title_words & sentence_words) / len(title_words | sentence_words)
+    return overlap >= 0.8
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.summarise import (
+    ExtractiveSummariser,
+    extractive_summary,
+    split_sentences,
+    strip_boilerplate,
+    truncate_words,
+)
+
+TITLE = "Meta releases Llama 5 with open weights"
+
+
+def test_takes_first_two_sentences_of_the_text() -> None:
+    text = (
+        "The company published three model sizes on Tuesday. "
+        "The largest has 1.2 trillion parameters. "
+        "Developers can download them after accepting a licence."
+    )
+    assert extractive_summary(TITLE, text) == (
+        "The company published three model sizes on Tuesday. "
+        "The largest has 1.2 trillion parameters."
+    )
+
+
+def test_second_sentence_dropped_when_it_would_break_the_cap() -> None:
+    first = "Meta said its assistant now reaches more than a billion people every month."
+    second = "It " + "keeps adding features across every app it owns and operates " * 5 + "now."
+    summary = extractive_summary(TITLE, f"{first} {second}")
+    assert summary == first
+
+
+def test_long_first_sentence_is_cut_at_a_word_boundary_with_ellipsis() -> None:
+    words = ["datacenter", "capacity", "expanded", "rapidly", "across", "Ohio"] * 20
+    text = " ".join(words) + "."
+    summary = extractive_summary(TITLE, text)
+    assert len(summary) <= 300
+    assert summary.endswith("…")
+    assert summary[:-1].split() == words[: len(summary[:-1].split())]
+
+
+def test_custom_cap_is_respected() -> None:
+    text = "Meta is spending heavily on graphics processors for training. More follows."
+    summary = extractive_summary(TITLE, text, max_chars=40)
+    assert summary == "Meta is spending heavily on graphics…"
+    assert len(summary) <= 40
+
+
+def test_truncate_words_leaves_short_text_alone_and_never_splits_words() -> None:
+    assert truncate_words("short text", 300) == "short text"
+    assert truncate_words("alpha beta gamma delta", 12) == "alpha beta…"
+    assert truncate_words("alpha, beta gamma", 12) == "alpha, beta…"
+    assert truncate_words("alpha, beta gamma", 10) == "alpha…"
+
+
+def test_first_sentence_repeating_the_title_is_skipped() -> None:
+    text = (
+        "Meta releases Llama 5 with open weights. "
+        "The new family spans three sizes and ships under a community licence."
+    )
+    summary = extractive_summary(TITLE, text)
+    assert summary.startswith("The new family spans three sizes")
+    assert "Meta releases Llama 5" not in summary
+
+
+def test_wordpress_footer_and_read_more_are_removed() -> None:
+    text = (
+        "Meta signed a twenty-year power agreement for its Ohio campus. "
+        "The deal covers 2.2 gigawatts of new generation. Read more »\n"
+        "The post Meta locks in power for Ohio AI campus appeared first on TechWire."
+    )
+    summary = extractive_summary("Power deal", text)
+    assert summary == (
+        "Meta signed a twenty-year power agreement for its Ohio campus. "
+        "The deal covers 2.2 gigawatts of new generation."
+    )
+
+
+def test_strip_boilerplate_removes_each_kind() -> None:
+    text = (
+        "By Jane Doe | Nov 20, 2026 | Meta raised its spending forecast.\n"
+        "Analysts expected a smaller increase […]\n"
+        "Continue reading on our site.\n"
+        "Click here to view the chart.\n"
+        "Subscribe to our free AI newsletter.\n"
+        "The post Meta raises capex appeared first on MarketDesk."
+    )
+    assert strip_boilerplate(text) == (
+        "Meta raised its spending forecast.\nAnalysts expected a smaller increase"
+    )
+
+
+def test_byline_with_two_authors_and_a_dash_is_removed() -> None:
+    text = "By Ana Ruiz and Tom Okafor — Meta hired a new head of research for its labs."
+    assert strip_boilerplate(text) == "Meta hired a new head of research for its labs."
+
+
+def test_ordinary_sentences_starting_with_by_survive() -> None:
+    text = "By next year Meta expects to run far more inference on its own chips."
+    assert strip_boilerplate(text) == text
+
+
+def test_sentence_split_respects_abbreviations_and_decimals() -> None:
+    text = (
+        "Dr. Smith of Acme Inc. said U.S. regulators asked about Llama 3.1 last week. "
+        "Prices rose 4.5 percent, e.g. in cloud rentals. "
+        "Mr. Zuckerberg disagreed! Was he right? Time will tell."
+    )
+    assert split_sentences(text) == [
+        "Dr. Smith of Acme Inc. said U.S. regulators asked about Llama 3.1 last week.",
+        "Prices rose 4.5 percent, e.g. in cloud rentals.",
+        "Mr. Zuckerberg disagreed!",
+        "Was he right?",
+        "Time will tell.",
+    ]
+
+
+def test_sentence_split_keeps_closing_quotes_with_their_sentence() -> None:
+    text = '"We will keep building," he said. "Open models win." Then he left.'
+    assert split_sentences(text) == [
+        '"We will keep building," he said.',
+        '"Open models win."',
+        "Then he left.",
+    ]
+
+
+def test_fragments_such_as_photo_credits_are_passed_over() -> None:
+    text = "Getty Images\nMeta opened its largest training cluster to date in Louisiana this week."
+    summary = extractive_summary(TITLE, text)
+    assert summary == "Meta opened its largest training cluster to date in Louisiana this week."
+
+
+def test_empty_or_title_only_text_gives_empty_summary() -> None:
+    assert extractive_summary(TITLE, "") == ""
+    assert extractive_summary(TITLE, "Meta releases Llama 5 with open weights.") == ""
+    assert extractive_summary(TITLE, "Read more »") == ""
+
+
+def test_deterministic() -> None:
+    text = "One sentence about Meta AI spending here. Another sentence follows it here."
+    assert {extractive_summary(TITLE, text) for _ in range(5)} == {extractive_summary(TITLE, text)}
+
+
+async def test_extractive_summariser_matches_function() -> None:
+    text = "Meta trained the model on a cluster of 100,000 accelerators. It took weeks."
+    assert await ExtractiveSummariser().summarise(TITLE, text) == extractive_summary(TITLE, text)
+
+
+_words = st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=25)
+_sentence = st.builds(
+    lambda ws, end: " ".join(ws) + end,
+    st.lists(_words, min_size=1, max_size=40),
+    st.sampled_from([".", "!", "?", ""]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(title=st.text(max_size=80), sentences=st.lists(_sentence, max_size=8))
+def test_property_capped_and_made_of_input_words(title: str, sentences: list[str]) -> None:
+    text = " ".join(sentences)
+    summary = extractive_summary(title, text)
+    assert len(summary) <= 300
+    input_words = set(text.split())
+    for word in summary.removesuffix("…").split():
+        assert word in input_words or any(w.startswith(word) for w in input_words)
