@@ -38,58 +38,14 @@ _BYLINE = re.compile(
     re.MULTILINE,
 )
 
-_ABBREVIATIONS = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "prof",
-        "sr",
-        "jr",
-        "st",
-        "mt",
-        "inc",
-        "corp",
-        "co",
-        "ltd",
-        "llc",
-        "plc",
-        "bros",
-        "vs",
-        "etc",
-        "approx",
-        "est",
-        "fig",
-        "no",
-        "nos",
-        "vol",
-        "gen",
-        "sen",
-        "rep",
-        "gov",
-        "lt",
-        "col",
-        "sgt",
-        "capt",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-        "e.g",
-        "i.e",
-        "cf",
-        "al",
-    ]
-)
+# fmt: off
+_ABBREVIATIONS = frozenset({
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "inc", "corp", "co", "ltd", "llc",
+    "plc", "bros", "vs", "etc", "approx", "est", "fig", "no", "nos", "vol", "gen", "sen", "rep",
+    "gov", "lt", "col", "sgt", "capt", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+    "sept", "oct", "nov", "dec", "e.g", "i.e", "cf", "al",
+})
+# fmt: on
 
 # Candidate sentence end: terminal punctuation, optional closing quotes or brackets,
 # whitespace, then something that can start a sentence.
