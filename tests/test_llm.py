@@ -213,6 +213,5 @@ def test_summariser_from_env() -> None:
 
 
 def test_payload_is_json_serialisable() -> None:
-
     config = LLMConfig(base_url="http://h", model="m", api_key=None)
     assert json.loads(json.dumps(build_request(config, TITLE, TEXT)))["model"] == "m"
