@@ -1,0 +1,1 @@
+"""Claims: the pack's ledger, figures, query understanding, extraction, linking and lookup."""
