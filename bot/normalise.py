@@ -1,0 +1,182 @@
+"""Canonical URLs and dedupe keys.
+
+Every function here accepts junk from feeds and never raises: a URL that cannot be made
+canonical (not http/https, no host, bad port, unencodable host) gives ``None``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "gclsrc",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "igsh",
+        "ref_src",
+        "ref_url",
+        "_hsenc",
+        "_hsmi",
+        "__hstc",
+        "__hssc",
+        "__hsfp",
+        "hsctatracking",
+        "yclid",
+        "msclkid",
+        "twclid",
+        "ttclid",
+        "li_fat_id",
+        "mkt_tok",
+        "oly_anon_id",
+        "oly_enc_id",
+        "vero_id",
+        "vero_conv",
+        "_ga",
+        "_gl",
+        "wt.mc_id",
+        "ncid",
+        "ocid",
+        "cmpid",
+        "sr_share",
+        "at_medium",
+        "at_campaign",
+        "s_kwcid",
+        "rb_clickid",
+        "srsltid",
+    }
+)
+_TRACKING_PREFIXES = ("utm_", "hsa_", "pk_", "mtm_", "stm_")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_MAX_URL = 4000
+# RFC 3986 unreserved characters never need percent-encoding.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_WORDS = re.compile(r"\w+(?:[.'’]\w+)*")
+
+
+def canonical_url(url: str | None) -> str | None:
+    """The form of ``url`` used for dedupe, or None when it is not a usable http(s) URL."""
+    if not url or len(url) > _MAX_URL:
+        return None
+    try:
+        return _canonical(url.strip())
+    except (ValueError, UnicodeError):
+        return None
+
+
+def _canonical(url: str) -> str | None:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = _ascii_host(parts.hostname)
+    if host is None:
+        return None
+    port = parts.port  # raises ValueError on a junk port
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = _normalise_path(parts.path)
+    query = _normalise_query(parts.query)
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _ascii_host(hostname: str) -> str | None:
+    host = hostname.rstrip(".").lower()
+    if not host or any(ch.isspace() or ch in "/\\@" for ch in host):
+        return None
+    if host.startswith("[") or ":" in host:  # IPv6 literal
+        return f"[{host.strip('[]')}]"
+    if host.isascii():
+        return host
+    return host.encode("idna").decode("ascii")
+
+
+def _normalise_escapes(text: str, safe: str) -> str:
+    """Upper-case percent escapes, decode unreserved ones, escape what must be escaped."""
+
+    def fix(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
+
+    return quote(_PERCENT.sub(fix, text), safe=safe + "%")
+
+
+def _normalise_path(path: str) -> str:
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if len(segments) > 1:
+                segments.pop()
+        elif segment != ".":
+            segments.append(segment)
+    if path.endswith(("/.", "/..")):
+        segments.append("")
+    joined = "/".join(segments)
+    if not joined.startswith("/"):
+        joined = "/" + joined
+    return _normalise_escapes(joined, safe="/:@!$&'()*+,;=~")
+
+
+def _normalise_query(query: str) -> str:
+    kept: list[tuple[str, str]] = []
+    for piece in query.split("&"):
+        if not piece:
+            continue
+        raw_key, _, _ = piece.partition("=")
+        key = unquote(raw_key.replace("+", " ")).strip().lower()
+        if key in _TRACKING_PARAMS or key.startswith(_TRACKING_PREFIXES):
+            continue
+        fixed = _normalise_escapes(piece, safe="=:@!$'()*+,;/?~")
+        kept.append((fixed.partition("=")[0], fixed))
+    return "&".join(piece for _, piece in sorted(kept))
+
+
+def guid_key(feed_id: int | str, guid: str) -> str:
+    """Dedupe key for an entry id within one feed (ids are only unique per feed)."""
+    return _sha256(f"guid\x00{feed_id}\x00{guid.strip()}")
+
+
+def url_key(url: str | None) -> str | None:
+    """Fixed-length key of the canonical URL (URLs can be too long to index well)."""
+    canonical = canonical_url(url)
+    return _sha256(f"url\x00{canonical}") if canonical else None
+
+
+def normalise_title(title: str) -> str:
+    """Lower-case, compatibility-folded words with punctuation and whitespace dropped."""
+    return " ".join(_words(title))
+
+
+def title_key(source: str, title: str) -> str | None:
+    """Key for "the same headline from the same source"; None for an empty title."""
+    normalised = normalise_title(title)
+    if not normalised:
+        return None
+    return _sha256(f"title\x00{source.strip().lower()}\x00{normalised}")
+
+
+def normalise_text(text: str) -> str:
+    return " ".join(_words(text))
+
+
+def content_hash(title: str, text: str) -> str:
+    """sha256 hex of the normalised title and text: equal for cosmetic differences only."""
+    return _sha256(f"{normalise_text(title)}\n{normalise_text(text)}")
+
+
+def _words(text: str) -> list[str]:
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
+    return _WORDS.findall(folded.replace("_", " "))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
