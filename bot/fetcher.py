@@ -132,6 +132,8 @@ class Fetcher:
     async def fetch(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None
     ) -> FetchResult:
+        if self._session is None:
+            raise RuntimeError("use Fetcher as an async context manager")
         started = time.monotonic()
         error: FetchError | None = None
         progress = _Progress(current=URL())
@@ -191,7 +193,7 @@ class Fetcher:
             return time.monotonic() - started
 
     async def _exchange(self, progress: _Progress, conditional: dict[str, str]) -> None:
-        assert self._session is not None, "use Fetcher as an async context manager"
+        assert self._session is not None
         async with self._session.get(
             progress.current, headers=conditional, allow_redirects=False
         ) as response:

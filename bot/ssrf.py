@@ -122,6 +122,17 @@ def check_url_shape(url: URL) -> str:
     return _normalise_host(url.host)
 
 
+def check_url_syntax(url: str) -> str | None:
+    """Why `url` cannot be a feed URL (scheme, host), or None; no DNS, no address check."""
+    try:
+        check_url_shape(URL(url.strip()))
+    except GuardRefusal as refusal:
+        return refusal.message
+    except (ValueError, TypeError):
+        return "the URL is not valid"
+    return None
+
+
 async def vet_url(url: URL, allowlist: Allowlist) -> None:
     """Check scheme, host and every address the host resolves to; raise GuardRefusal."""
     host = check_url_shape(url)

@@ -116,10 +116,13 @@ class FeedServer:
             response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
             await response.prepare(request)
             block = b"x" * chunk
-            while self.bytes_sent[path] < total:
-                await response.write(block)
-                self.bytes_sent[path] += len(block)
-            await response.write_eof()
+            try:
+                while self.bytes_sent[path] < total:
+                    await response.write(block)
+                    self.bytes_sent[path] += len(block)
+                await response.write_eof()
+            except ConnectionResetError:  # the client hung up: what we want to observe
+                return response
             self.finished.add(path)
             return response
 
