@@ -174,7 +174,7 @@ class Fetcher:
     ) -> float:
         """One hop: vet, wait for slots, GET within the remaining budget; return time used."""
         url = progress.current
-        await _vet(url, self._allowlist)
+        await _vet(url, self._allowlist, self._policy.connect_timeout)
         async with self._host_slot(url), self._global:
             started = time.monotonic()
             try:
@@ -233,9 +233,12 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
     return bytes(body)
 
 
-async def _vet(url: URL, allowlist: Allowlist) -> None:
+async def _vet(url: URL, allowlist: Allowlist, time_limit: float) -> None:
     try:
-        await vet_url(url, allowlist)
+        async with asyncio.timeout(time_limit):
+            await vet_url(url, allowlist)
+    except TimeoutError as exc:
+        raise _Failure("timeout", f"resolving {url.host} took too long", transient=True) from exc
     except GuardRefusal as refusal:
         raise _Failure(refusal.kind, refusal.message, transient=False) from refusal
     except OSError as exc:
