@@ -1,0 +1,182 @@
+"""Ingest benchmark: N feeds x M entries served on loopback, briefbot vs the reader library.
+
+Each side runs in its own subprocess on a fresh SQLite file, fetching every feed over
+real HTTP and storing every entry; we report entries/s end to end and peak RSS.
+
+    .venv/bin/python bench/ingest.py --feeds 200 --entries 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parents[1]
+WORDS = (
+    "meta llama model open weights zuckerberg gpu cluster data center training inference "
+    "assistant release benchmark parameters nvidia power gigawatt investors capex spending "
+    "research fair team license developers cloud partners chips compute safety regulators"
+).split()
+
+
+def make_feed(n: int, entries: int) -> bytes:
+    rng = random.Random(n)
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    items = []
+    for i in range(entries):
+        title = " ".join(rng.choice(WORDS) for _ in range(9)).capitalize()
+        body = " ".join(rng.choice(WORDS) for _ in range(160))
+        when = format_datetime(now - timedelta(minutes=17 * i + n))
+        items.append(
+            f"<item><title>{title} {n}-{i}</title>"
+            f"<link>https://outlet{n % 40}.example/{n}/{i}?utm_source=rss</link>"
+            f"<guid>urn:feed{n}:{i}</guid><pubDate>{when}</pubDate>"
+            f"<description>&lt;p&gt;Meta {body}.&lt;/p&gt;</description></item>"
+        )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel>'
+        f"<title>Outlet {n}</title><link>https://outlet{n}.example/</link>"
+        + "".join(items)
+        + "</channel></rss>"
+    ).encode()
+
+
+def serve(feeds: dict[str, bytes]) -> tuple[str, threading.Event]:
+    ready = threading.Event()
+    stop = threading.Event()
+    base: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(
+            body=feeds[request.match_info["name"]], content_type="application/rss+xml"
+        )
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_get("/{name}", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        base.append(f"http://127.0.0.1:{port}")
+        ready.set()
+        await asyncio.to_thread(stop.wait)
+        await runner.cleanup()
+
+    threading.Thread(target=lambda: asyncio.run(main()), daemon=True).start()
+    ready.wait(10)
+    return base[0], stop
+
+
+def run_briefbot(urls: list[str], db: str) -> None:
+    from bot.app import open_app
+    from bot.config import Settings
+
+    settings = Settings(database_url=f"sqlite:///{db}", allow_private_feeds="127.0.0.1")
+    app = open_app(settings)
+    with app.db.session() as s:
+        from storage.feeds import add_feed
+
+        for url in urls:
+            add_feed(s, url)
+    start = time.perf_counter()
+    report = asyncio.run(app.ingestor().fetch_due(force=True))
+    elapsed = time.perf_counter() - start
+    _emit(report.stored, elapsed, len(report.failed))
+
+
+def run_reader(urls: list[str], db: str) -> None:
+    from reader import make_reader
+
+    reader = make_reader(db)
+    for url in urls:
+        reader.add_feed(url)
+    start = time.perf_counter()
+    reader.update_feeds(workers=16)
+    elapsed = time.perf_counter() - start
+    count = reader.get_entry_counts().total
+    _emit(count, elapsed, 0)
+
+
+def _emit(entries: int, elapsed: float, failed: int) -> None:
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"entries": entries, "seconds": elapsed, "rss_mb": rss_mb, "failed": failed}))
+
+
+def measure(which: str, urls: list[str]) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        urls_file = Path(tmp) / "urls.json"
+        urls_file.write_text(json.dumps(urls))
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                which,
+                str(urls_file),
+                str(Path(tmp) / "db.sqlite"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"{which} failed:\n{proc.stderr[-3000:]}")
+        result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--feeds", type=int, default=200)
+    parser.add_argument("--entries", type=int, default=50)
+    parser.add_argument("--child", nargs=3, metavar=("WHICH", "URLS", "DB"))
+    parser.add_argument("--skip-reader", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        which, urls_file, db = args.child
+        urls = json.loads(Path(urls_file).read_text())
+        (run_briefbot if which == "briefbot" else run_reader)(urls, db)
+        return
+    feeds = {f"feed{n}.xml": make_feed(n, args.entries) for n in range(args.feeds)}
+    base, stop = serve(feeds)
+    urls = [f"{base}/{name}" for name in feeds]
+    try:
+        print(f"ingest benchmark: {args.feeds} feeds x {args.entries} entries on loopback")
+        ours = measure("briefbot", urls)
+        print(
+            f"briefbot: {ours['entries']:.0f} entries in {ours['seconds']:.2f} s = "
+            f"{ours['entries'] / ours['seconds']:.0f} entries/s, peak RSS {ours['rss_mb']:.0f} MB"
+        )
+        if not args.skip_reader:
+            theirs = measure("reader", urls)
+            print(
+                f"reader:   {theirs['entries']:.0f} entries in {theirs['seconds']:.2f} s = "
+                f"{theirs['entries'] / theirs['seconds']:.0f} entries/s, "
+                f"peak RSS {theirs['rss_mb']:.0f} MB"
+            )
+            ratio = (ours["entries"] / ours["seconds"]) / (theirs["entries"] / theirs["seconds"])
+            print(f"ratio: briefbot is {ratio:.2f}x reader's entries/s")
+    finally:
+        stop.set()
+
+
+if __name__ == "__main__":
+    main()
