@@ -311,4 +311,4 @@ def exact_token(value: float) -> str:
 
 
 def _decade(value: float) -> int:
-    return int(math.floor(math.log10(value))) if value > 0 else 0
+    return math.floor(math.log10(value)) if value > 0 else 0

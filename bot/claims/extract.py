@@ -1,0 +1,184 @@
+"""Candidate claims from coverage: attributed statements and headline figures.
+
+Pure functions over an item's title and text. A sentence becomes a candidate when it
+attributes a statement to a tracked speaker ("Zuckerberg said", "according to Meta",
+"Meta's chief AI scientist ... said") or carries a headline figure (GPUs, dollars,
+parameters, users, power). Feed text is untrusted: it is only read, trimmed and measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from bot.claims.figures import Figure, extract_figures
+from bot.claims.lookup import ClaimRecord
+
+MAX_STATEMENT = 280
+MAX_TEXT = 100_000
+MAX_CANDIDATES = 8
+HEADLINE_KINDS = frozenset({"gpu_count", "compute", "money", "parameters", "users", "power"})
+
+# Lower-case alias -> display name. Override per pack with ``speakers=``.
+DEFAULT_SPEAKERS: dict[str, str] = {
+    "mark zuckerberg": "Mark Zuckerberg",
+    "zuckerberg": "Mark Zuckerberg",
+    "zuck": "Mark Zuckerberg",
+    "yann lecun": "Yann LeCun",
+    "lecun": "Yann LeCun",
+    "chris cox": "Chris Cox",
+    "joelle pineau": "Joelle Pineau",
+    "andrew bosworth": "Andrew Bosworth",
+    "bosworth": "Andrew Bosworth",
+    "susan li": "Susan Li",
+    "ahmad al-dahle": "Ahmad Al-Dahle",
+    "nick clegg": "Nick Clegg",
+    "meta": "Meta",
+    "meta platforms": "Meta",
+}
+COMPANIES = frozenset({"Meta"})
+ROLE_RE = (
+    r"meta(?:'s|’s)?\s+(?:ceo|chief [a-z]+(?: [a-z]+)? (?:officer|scientist)|executives?"
+    r"|spokes(?:person|man|woman)|vice president[a-z ]*|head of [a-z ]+|researchers?)"
+)
+VERBS = (
+    r"said|says|told|tells|announced|announces|wrote|writes|stated|states|claimed|claims"
+    r"|expects|expected|predicted|predicts|argued|argues|added|noted|revealed|reveals"
+    r"|unveiled|unveils|confirmed|confirms|estimated|estimates|plans|pledged|promised"
+    r"|disclosed|forecast|projected|insisted|warned|believes|thinks"
+)
+ABBREVIATIONS = re.compile(
+    r"\b(Inc|Corp|Co|Ltd|Mr|Ms|Mrs|Dr|U\.S|St|vs|Jan|Feb|Aug|Sept?|Oct|Nov|Dec)\.$"
+)
+SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(]?[A-Z0-9])")
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateClaim:
+    statement: str
+    speaker: str | None
+    figures: tuple[Figure, ...]
+    reason: str  # "attribution" | "figure"
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of plain text; abbreviations such as "Corp." do not end one."""
+    text = " ".join(text[:MAX_TEXT].split())
+    pieces: list[str] = []
+    start = 0
+    for hit in SENTENCE_END.finditer(text):
+        chunk = text[start : hit.start()].rstrip('"”’)')
+        if ABBREVIATIONS.search(chunk):
+            continue
+        pieces.append(text[start : hit.start()].strip())
+        start = hit.end()
+    pieces.append(text[start:].strip())
+    return [p for p in pieces if p]
+
+
+def trim_statement(sentence: str, limit: int = MAX_STATEMENT) -> str:
+    """The sentence, cut at a word boundary with an ellipsis when longer than ``limit``."""
+    sentence = " ".join(sentence.split())
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:-–")
+    return cut + "…"
+
+
+def _speaker_pattern(speakers: Mapping[str, str]) -> re.Pattern[str]:
+    names = sorted(speakers, key=len, reverse=True)
+    who = "|".join([ROLE_RE, *(re.escape(name) for name in names)])
+    according = rf"(?:according to\s+(?P<who1>{who})\b)"
+    subject_verb = rf"(?:\b(?P<who2>{who})\b[^;!?]{{0,80}}?\b(?:{VERBS})\b)"
+    return re.compile(f"{according}|{subject_verb}", re.IGNORECASE)
+
+
+def _speaker_name(alias: str, speakers: Mapping[str, str]) -> str:
+    key = " ".join(alias.lower().replace("’", "'").split())
+    if key in speakers:
+        return speakers[key]
+    return " ".join(alias.split())  # a role as written: "Meta's chief AI scientist"
+
+
+def extract_candidates(
+    title: str,
+    text: str,
+    *,
+    speakers: Mapping[str, str] | None = None,
+    limit: int = MAX_CANDIDATES,
+) -> list[CandidateClaim]:
+    """Candidate claims of one item, in reading order, at most ``limit``."""
+    table = {k.lower(): v for k, v in (speakers or DEFAULT_SPEAKERS).items()}
+    pattern = _speaker_pattern(table)
+    found: list[CandidateClaim] = []
+    seen: set[str] = set()
+    for sentence in split_sentences(f"{title}.\n{text}" if title else text):
+        candidate = _candidate(sentence, pattern, table)
+        if candidate and candidate.statement.lower() not in seen:
+            seen.add(candidate.statement.lower())
+            found.append(candidate)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _candidate(
+    sentence: str, pattern: re.Pattern[str], speakers: Mapping[str, str]
+) -> CandidateClaim | None:
+    if len(sentence) < 25:
+        return None
+    figures = tuple(f for f in extract_figures(sentence) if f.kind in HEADLINE_KINDS)
+    hit = pattern.search(sentence)
+    if hit:
+        alias = hit.group("who1") or hit.group("who2")
+        speaker = _named_in(hit.group(0), speakers) or _speaker_name(alias, speakers)
+        return CandidateClaim(trim_statement(sentence), speaker, figures, "attribution")
+    if figures and _named_in(sentence, speakers, people_only=False):
+        return CandidateClaim(trim_statement(sentence), None, figures, "figure")
+    return None
+
+
+def _named_in(text: str, speakers: Mapping[str, str], *, people_only: bool = True) -> str | None:
+    """The first tracked name in ``text``, preferring people over the company."""
+    lowered = text.lower()
+    names = sorted(speakers, key=len, reverse=True)
+    for alias in names:
+        if people_only and speakers[alias] in COMPANIES:
+            continue
+        if re.search(rf"\b{re.escape(alias)}\b", lowered):
+            return speakers[alias]
+    return None
+
+
+def candidate_id(item_key: str | int, statement: str) -> str:
+    """A stable id for a candidate: the same sentence of the same item keeps its id."""
+    digest = hashlib.sha256(f"{item_key}\x00{statement}".encode()).hexdigest()[:12]
+    return f"cov-{item_key}-{digest}"
+
+
+def to_record(
+    candidate: CandidateClaim,
+    *,
+    claim_id: str,
+    publication: str,
+    title: str,
+    url: str | None,
+    published: date | None,
+) -> ClaimRecord:
+    """The candidate as a lookup record; its source is the item itself (no seed)."""
+    record = ClaimRecord(
+        id=claim_id,
+        statement=candidate.statement,
+        speaker=candidate.speaker,
+        claimed_on=published,
+        publication=publication,
+        source_title=title,
+        url=url,
+        seed=None,
+        figures=candidate.figures,
+        origin="coverage",
+    )
+    return record.with_tokens()

@@ -1,0 +1,333 @@
+"""The /claim lookup engine: parse the query, fetch candidates, score them in [0, 1].
+
+Candidates come from a ``ClaimStore``: the in-memory ``ClaimIndex`` here (tests, the
+offline demo) or the full-text search in ``storage.search``. Scoring is the same for both:
+an idf-weighted share of the query's terms found in the claim, and figure matches that
+weigh more than words when the user typed a number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from bot.claims.figures import Figure, figure_tokens, match_figure, query_figure_tokens
+from bot.claims.ledger import LedgerClaim
+from bot.claims.query import ParsedQuery, Vocabulary, parse_query, tokenize
+
+FLOOR = 0.4
+FIGURE_WEIGHT = 0.65
+ALTERNATIVE_WEIGHT = 0.8
+SECONDARY_FIGURE_WEIGHT = 0.85
+# Queries made only of very common words ("Meta", "AI") are too general to rank.
+SPECIFIC_IDF = 1.5
+NOTHING = "No tracked claim matches."
+BROAD_COUNT = 8
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageRef:
+    title: str
+    url: str
+    published: str  # ISO 8601, UTC
+
+    def to_json(self) -> dict[str, str]:
+        return {"title": self.title, "url": self.url, "published": self.published}
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRecord:
+    """A claim as the lookup sees it: from the ledger or extracted from coverage."""
+
+    id: str
+    statement: str
+    speaker: str | None
+    claimed_on: date | None
+    publication: str
+    source_title: str
+    url: str | None = None
+    seed: str | None = None
+    themes: tuple[str, ...] = ()
+    status: str = "open"
+    figures: tuple[Figure, ...] = ()
+    keywords: tuple[str, ...] = ()
+    origin: str = "ledger"
+    superseded_by: str | None = None
+    status_note: str | None = None
+    tokens: frozenset[str] = field(default=frozenset(), compare=False)
+
+    @classmethod
+    def from_ledger(cls, claim: LedgerClaim) -> ClaimRecord:
+        record = cls(
+            id=claim.id,
+            statement=claim.statement,
+            speaker=claim.speaker,
+            claimed_on=claim.claimed_on,
+            publication=claim.source.publication,
+            source_title=claim.source.title,
+            url=claim.source.url,
+            seed=claim.source.seed,
+            themes=claim.themes,
+            status=claim.status,
+            figures=claim.figures,
+            keywords=claim.keywords,
+            superseded_by=claim.superseded_by,
+            status_note=claim.status_note,
+        )
+        return record.with_tokens()
+
+    def search_tokens(self) -> list[str]:
+        text = " ".join(
+            [self.statement, self.speaker or "", " ".join(self.keywords), " ".join(self.themes)]
+        )
+        tokens = tokenize(text)
+        for figure in self.figures:
+            tokens.extend(figure_tokens(figure))
+        return tokens
+
+    def search_text(self) -> str:
+        """What the full-text index stores for this claim (the ``search_text`` column)."""
+        return " ".join(dict.fromkeys(self.search_tokens()))
+
+    def with_tokens(self, search_text: str | None = None) -> ClaimRecord:
+        tokens = search_text.split() if search_text is not None else self.search_tokens()
+        return _replace_tokens(self, frozenset(tokens))
+
+
+def _replace_tokens(record: ClaimRecord, tokens: frozenset[str]) -> ClaimRecord:
+    from dataclasses import replace
+
+    return replace(record, tokens=tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    claim: ClaimRecord
+    score: float
+    coverage: tuple[CoverageRef, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.claim
+        return {
+            "id": c.id,
+            "statement": c.statement,
+            "speaker": c.speaker,
+            "claimed_on": c.claimed_on.isoformat() if c.claimed_on else None,
+            "source": {
+                "publication": c.publication,
+                "title": c.source_title,
+                "url": c.url,
+                "seed": c.seed,
+            },
+            "themes": list(c.themes),
+            "status": c.status,
+            "score": round(self.score, 4),
+            "coverage": [ref.to_json() for ref in self.coverage],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    query: str
+    matches: tuple[Match, ...] = ()
+    problem: str | None = None
+    corrections: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def message(self) -> str | None:
+        """What to tell the user when there is nothing to list."""
+        return self.problem or (None if self.matches else NOTHING)
+
+    def to_json(self) -> dict[str, Any]:
+        """Exactly the ``briefbot claim --json`` contract."""
+        return {"query": self.query, "matches": [m.to_json() for m in self.matches]}
+
+
+class ClaimStore(Protocol):
+    def vocabulary(self) -> Vocabulary: ...
+
+    def candidates(self, query: ParsedQuery, limit: int) -> list[ClaimRecord]: ...
+
+    def get(self, claim_ids: Sequence[str]) -> list[ClaimRecord]: ...
+
+    def coverage(
+        self, claim_ids: Sequence[str], per_claim: int
+    ) -> dict[str, list[CoverageRef]]: ...
+
+
+def search_terms(query: ParsedQuery) -> list[str]:
+    """Tokens a full-text index should OR together for this query."""
+    terms = list(query.terms)
+    for figure in query.figures:
+        terms.extend(query_figure_tokens(figure))
+    return list(dict.fromkeys(terms))
+
+
+def _text_score(query: ParsedQuery, tokens: frozenset[str], vocabulary: Vocabulary) -> float:
+    if not query.groups:
+        return 0.0
+    total = found = 0.0
+    for main, *alternatives in query.groups:
+        weight = vocabulary.idf(main)
+        total += weight
+        if main in tokens:
+            found += weight
+            continue
+        hits = [vocabulary.idf(alt) for alt in alternatives if alt in tokens]
+        if hits:
+            found += min(weight, max(hits)) * ALTERNATIVE_WEIGHT
+    if total <= 0:
+        return 0.0
+    specificity = min(1.0, total / SPECIFIC_IDF)
+    return (found / total) * specificity
+
+
+def _figure_score(query: Sequence[Figure], claim: Sequence[Figure]) -> float:
+    if not query:
+        return 0.0
+    best = [
+        max(
+            (
+                match_figure(wanted, have) * (1.0 if i == 0 else SECONDARY_FIGURE_WEIGHT)
+                for i, have in enumerate(claim)
+            ),
+            default=0.0,
+        )
+        for wanted in query
+    ]
+    return sum(best) / len(best)
+
+
+def score_claim(query: ParsedQuery, record: ClaimRecord, vocabulary: Vocabulary) -> float:
+    """Relevance of one claim to a parsed query, in [0, 1]."""
+    text = _text_score(query, record.tokens, vocabulary)
+    if not query.figures:
+        return text
+    figures = _figure_score(query.figures, record.figures)
+    if not query.groups:
+        return figures
+    return FIGURE_WEIGHT * figures + (1 - FIGURE_WEIGHT) * text
+
+
+class ClaimIndex:
+    """An in-memory ``ClaimStore``: postings per token, coverage trails per claim."""
+
+    def __init__(self, records: Iterable[ClaimRecord] = ()) -> None:
+        self._records: dict[str, ClaimRecord] = {}
+        self._postings: dict[str, set[str]] = {}
+        self._vocabulary = Vocabulary()
+        self._coverage: dict[str, list[CoverageRef]] = {}
+        for record in records:
+            self.add(record)
+
+    @classmethod
+    def from_ledger(cls, claims: Iterable[LedgerClaim]) -> ClaimIndex:
+        return cls(ClaimRecord.from_ledger(claim) for claim in claims)
+
+    def add(self, record: ClaimRecord) -> None:
+        if not record.tokens:
+            record = record.with_tokens()
+        self._records[record.id] = record
+        for token in record.tokens:
+            self._postings.setdefault(token, set()).add(record.id)
+        self._vocabulary.add_document(record.tokens)
+
+    def add_coverage(self, claim_id: str, ref: CoverageRef) -> None:
+        trail = self._coverage.setdefault(claim_id, [])
+        if ref not in trail:
+            trail.append(ref)
+            trail.sort(key=lambda r: r.published, reverse=True)
+
+    def vocabulary(self) -> Vocabulary:
+        return self._vocabulary
+
+    def candidates(self, query: ParsedQuery, limit: int) -> list[ClaimRecord]:
+        ids: set[str] = set()
+        for term in search_terms(query):
+            ids |= self._postings.get(term, set())
+        return [self._records[i] for i in sorted(ids)][:limit]
+
+    def get(self, claim_ids: Sequence[str]) -> list[ClaimRecord]:
+        return [self._records[i] for i in claim_ids if i in self._records]
+
+    def coverage(self, claim_ids: Sequence[str], per_claim: int) -> dict[str, list[CoverageRef]]:
+        return {i: self._coverage.get(i, [])[:per_claim] for i in claim_ids}
+
+
+class LookupEngine:
+    """Answers ``/claim`` queries from any ``ClaimStore``."""
+
+    def __init__(
+        self,
+        store: ClaimStore,
+        *,
+        floor: float = FLOOR,
+        candidate_limit: int = 500,
+        coverage_per_claim: int = 3,
+    ) -> None:
+        self.store = store
+        self.floor = floor
+        self.candidate_limit = candidate_limit
+        self.coverage_per_claim = coverage_per_claim
+
+    def lookup(self, query: str, limit: int = 5) -> LookupResult:
+        vocabulary = self.store.vocabulary()
+        parsed = parse_query(query, vocabulary)
+        shown = query.strip()[:200]
+        if parsed.problem:
+            return LookupResult(shown, problem=parsed.problem)
+        limit = max(1, min(limit, 50))
+        scored = [
+            (score_claim(parsed, record, vocabulary), record)
+            for record in self.store.candidates(parsed, self.candidate_limit)
+        ]
+        nothing = not any(s >= self.floor for s, _ in scored)
+        if nothing and len(scored) >= BROAD_COUNT and _too_general(parsed, vocabulary):
+            return LookupResult(shown, problem=_broad_message(parsed, len(scored)))
+        ranked = sorted(
+            ((s, r) for s, r in scored if s >= self.floor),
+            key=lambda pair: (-round(pair[0], 6), len(pair[1].statement), pair[1].id),
+        )[:limit]
+        ranked = self._with_successors(ranked, limit)
+        trails = self.store.coverage([r.id for _, r in ranked], self.coverage_per_claim)
+        matches = tuple(
+            Match(record, _clamp(score), tuple(trails.get(record.id, ())))
+            for score, record in ranked
+        )
+        return LookupResult(shown, matches, None, parsed.corrections)
+
+    def _with_successors(
+        self, ranked: list[tuple[float, ClaimRecord]], limit: int
+    ) -> list[tuple[float, ClaimRecord]]:
+        """A superseded claim is shown with what replaced it, right after it."""
+        present = {record.id for _, record in ranked}
+        out: list[tuple[float, ClaimRecord]] = []
+        for score, record in ranked:
+            out.append((score, record))
+            successor_id = record.superseded_by
+            if successor_id and successor_id not in present:
+                for successor in self.store.get([successor_id]):
+                    out.append((score * 0.95, successor))
+                    present.add(successor.id)
+        return out[: max(limit, len(ranked))]
+
+
+def _too_general(query: ParsedQuery, vocabulary: Vocabulary) -> bool:
+    if query.figures or not query.groups:
+        return False
+    return sum(vocabulary.idf(group[0]) for group in query.groups) < SPECIFIC_IDF
+
+
+def _broad_message(query: ParsedQuery, count: int) -> str:
+    words = " ".join(group[0] for group in query.groups)
+    return (
+        f'Too broad: {count} tracked claims mention "{words}". '
+        'Add a topic, a model or a figure, e.g. "Zuckerberg open source" or "350k H100s".'
+    )
+
+
+def _clamp(score: float) -> float:
+    return 0.0 if math.isnan(score) else max(0.0, min(1.0, score))

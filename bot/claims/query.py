@@ -1,0 +1,310 @@
+"""How people type a claim lookup, turned into search terms and figures.
+
+Documents (claims) and queries go through the same ``tokenize`` so that "Llama3",
+"Llama 3" and "llama-3" meet, "H100s" meets "H100", "open-source" meets "OSS".
+A query adds synonym alternatives, typo corrections against a vocabulary, and figures.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from bot.claims.figures import Figure, find_figures
+
+MAX_QUERY_CHARS = 2000
+MAX_GROUPS = 24
+USAGE = (
+    "Type what you want to look up: a name, a topic or a figure, "
+    'e.g. "350k H100s", "Zuckerberg AGI" or "Llama 3 405B".'
+)
+
+_STOPWORDS = """a an the of to in on for and or not no is are was were be been by with at as it its
+    that this these those what who whom when where which why how did does do doing say said
+    says about from much many will would could should can has have had than then there
+    their they them he she his her we our you your i me my near claim claims tell show
+    any all some also into over per via vs versus"""
+STOPWORDS = frozenset(_STOPWORDS.split())
+SPELLING = {
+    "license": "licence",
+    "licenses": "licence",
+    "licensed": "licenced",
+    "centre": "center",
+    "centres": "center",
+    "commoditize": "commoditise",
+    "params": "parameter",
+    "param": "parameter",
+    "zuck": "zuckerberg",
+    "zuckerberg's": "zuckerberg",
+    "oss": "opensource",
+    "fb": "facebook",
+    "ig": "instagram",
+    "nvda": "nvidia",
+    "gw": "gigawatt",
+    "datacentre": "datacenter",
+    "mau": "mau",
+    "gpt4": "gpt4",
+}
+# Bigrams that name one thing; the merged token is added next to its parts.
+BIGRAMS = {
+    ("open", "source"): "opensource",
+    ("open", "sourced"): "opensource",
+    ("open", "sourcing"): "opensource",
+    ("open", "weight"): "opensource",
+    ("data", "center"): "datacenter",
+    ("general", "intelligence"): "agi",
+    ("superintelligence", ""): "agi",
+    ("capital", "expenditure"): "capex",
+    ("meta", "ai"): "metaai",
+    ("monthly", "user"): "mau",
+}
+# Query-side alternatives: a term also matches any of these.
+ALTERNATIVES: dict[str, tuple[str, ...]] = {
+    "gpu": ("h100", "chip"),
+    "h100": ("gpu",),
+    "chip": ("gpu", "h100"),
+    "cost": ("spend", "spending", "capex", "price"),
+    "spend": ("spending", "cost", "capex"),
+    "spending": ("spend", "cost", "capex"),
+    "capex": ("spending", "spend"),
+    "licence": ("license",),
+    "datacenter": ("data",),
+    "glass": ("glasses",),
+    "user": ("mau",),
+    "opensource": ("open",),
+    "release": ("released", "launch", "shipped"),
+    "released": ("release", "launch", "shipped"),
+    "launch": ("release", "released"),
+    "model": ("llama",),
+    "zuckerberg": ("mark",),
+}
+VERSIONED = re.compile(r"^(llama|gpt|h|a)(\d+)(?:\.(\d+))?$")
+TOKEN_RE = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?(?:'s)?")
+
+
+def _stem(word: str) -> str:
+    word = word.removesuffix("'s")
+    if word in SPELLING:
+        return SPELLING[word]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    return SPELLING.get(word, word)
+
+
+def _versions(word: str) -> list[str]:
+    """'llama3.1' -> llama, llama3, llama31; 'gpt4' -> gpt, gpt4; 'h100' stays."""
+    hit = VERSIONED.match(word)
+    if not hit or hit.group(1) in {"h", "a"}:
+        return [word]
+    name, major, minor = hit.groups()
+    out = [name, f"{name}{major}"]
+    if minor:
+        out.append(f"{name}{major}{minor}")
+    return out
+
+
+def _raw_words(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
+    return TOKEN_RE.findall(text)
+
+
+def _join_versions(words: list[str]) -> list[str]:
+    """Glue 'llama' / 'gpt' to a following version number: 'llama 3.1' -> 'llama3.1'."""
+    out: list[str] = []
+    for word in words:
+        if out and out[-1] in {"llama", "gpt"} and re.fullmatch(r"\d+(?:\.\d+)?", word):
+            out[-1] = out[-1] + word
+            continue
+        out.append(word)
+    return out
+
+
+def _with_bigrams(words: list[str]) -> list[str]:
+    out: list[str] = []
+    for index, word in enumerate(words):
+        out.append(word)
+        following = words[index + 1] if index + 1 < len(words) else ""
+        merged = BIGRAMS.get((word, following)) or BIGRAMS.get((word, ""))
+        if merged and merged != word:
+            out.append(merged)
+    return out
+
+
+def words_of(text: str) -> list[str]:
+    """Stemmed words before stopword removal and bigram merging (used for typo fixing)."""
+    words: list[str] = []
+    for raw in _join_versions(_raw_words(text)):
+        words.extend(_versions(_stem(raw)))
+    return words
+
+
+def tokenize(text: str) -> list[str]:
+    """Search tokens of a document or query text: stemmed, versioned, merged, no stopwords."""
+    return finish_tokens(words_of(text))
+
+
+def finish_tokens(words: list[str]) -> list[str]:
+    return [w for w in _with_bigrams(words) if w not in STOPWORDS and not _is_bare_number(w)]
+
+
+def _is_bare_number(word: str) -> bool:
+    return word.replace(".", "").isdigit()
+
+
+def osa_distance(a: str, b: str, limit: int = 3) -> int:
+    """Optimal string alignment distance (edits plus adjacent swaps), capped at ``limit``."""
+    if abs(len(a) - len(b)) >= limit:
+        return limit
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            cost = 0 if ca == cb else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) >= limit:
+            return limit
+        prev2, prev = prev, cur
+    return min(prev[-1], limit)
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+@dataclass
+class Vocabulary:
+    """Document frequencies of search tokens, for idf weights and typo correction."""
+
+    df: Counter[str] = field(default_factory=Counter)
+    n_docs: int = 0
+    _index: dict[str, set[str]] | None = field(default=None, repr=False)
+
+    def add_document(self, tokens: Iterable[str]) -> None:
+        self.df.update(set(tokens))
+        self.n_docs += 1
+        self._index = None
+
+    def add_counts(self, counts: Iterable[tuple[str, int]], n_docs: int) -> None:
+        for term, count in counts:
+            self.df[term] = max(self.df[term], count)
+        self.n_docs = max(self.n_docs, n_docs)
+        self._index = None
+
+    def idf(self, term: str) -> float:
+        df = self.df.get(term, 0)
+        n = max(self.n_docs, 1)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def __contains__(self, term: object) -> bool:
+        return term in self.df
+
+    def correct(self, word: str) -> str | None:
+        """The likeliest intended vocabulary word for a misspelt ``word``, or None."""
+        if word in self.df or len(word) < 4 or not word.isalpha():
+            return None
+        allowed = 1 if len(word) < 7 else 2
+        index = self._delete_index()
+        candidates: set[str] = set(index.get(word, ()))
+        for variant in _deletes(word):
+            candidates |= index.get(variant, set())
+            if variant in self.df:
+                candidates.add(variant)
+        scored = [
+            (osa_distance(word, cand), len(cand) != len(word), -self.df[cand], cand)
+            for cand in candidates
+            if cand.isalpha() and len(cand) >= 3
+        ]
+        best = min((s for s in scored if s[0] <= allowed), default=None)
+        return best[3] if best else None
+
+    def _delete_index(self) -> dict[str, set[str]]:
+        if self._index is None:
+            index: dict[str, set[str]] = {}
+            for term in self.df:
+                if term.isalpha() and len(term) >= 3:
+                    for variant in _deletes(term):
+                        index.setdefault(variant, set()).add(term)
+            self._index = index
+        return self._index
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedQuery:
+    raw: str
+    groups: tuple[tuple[str, ...], ...]
+    figures: tuple[Figure, ...] = ()
+    corrections: tuple[tuple[str, str], ...] = ()
+    problem: str | None = None
+
+    @property
+    def terms(self) -> list[str]:
+        """Every term a search index should look for (alternatives included)."""
+        return [term for group in self.groups for term in group]
+
+
+def _clean(raw: str) -> str:
+    text = raw[:MAX_QUERY_CHARS]
+    return "".join(ch if unicodedata.category(ch)[0] not in "CS" else " " for ch in text)
+
+
+def _strip_figures(text: str) -> tuple[str, list[Figure]]:
+    hits = find_figures(text)
+    for hit in reversed(hits):
+        # Only the number goes; the unit words ("H100s", "parameters") still count as terms.
+        number_end = hit.start + len(hit.figure.text)
+        text = text[: hit.start] + " " + text[number_end:]
+    return text, [hit.figure for hit in hits]
+
+
+def _correct(
+    words: Sequence[str], vocabulary: Vocabulary
+) -> tuple[list[str], list[tuple[str, str]]]:
+    fixed: list[str] = []
+    corrections: list[tuple[str, str]] = []
+    for word in words:
+        better = None if word in STOPWORDS else vocabulary.correct(word)
+        if better:
+            corrections.append((word, better))
+        fixed.append(better or word)
+    return fixed, corrections
+
+
+def _groups(tokens: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    groups: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for token in tokens:
+        if token in seen:
+            continue
+        seen.add(token)
+        groups.append((token, *ALTERNATIVES.get(token, ())))
+    return tuple(_drop_parts(groups)[:MAX_GROUPS])
+
+
+def _drop_parts(groups: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """When 'opensource' is a term, 'open' and 'source' alone add nothing but noise."""
+    merged = {g[0] for g in groups}
+    parts = {part for pair, name in BIGRAMS.items() if name in merged for part in pair}
+    versioned = {m.group(1) for g in groups if (m := VERSIONED.match(g[0])) and m.group(2)}
+    return [g for g in groups if g[0] not in parts and g[0] not in versioned]
+
+
+def parse_query(raw: str, vocabulary: Vocabulary) -> ParsedQuery:
+    """Split a lookup into term groups and figures; never raises on any input."""
+    text = _clean(raw)
+    if not text.strip():
+        return ParsedQuery(raw=raw, groups=(), problem=USAGE)
+    rest, figures = _strip_figures(text)
+    words, corrections = _correct(words_of(rest), vocabulary)
+    groups = _groups(finish_tokens(words))
+    if not groups and not figures:
+        return ParsedQuery(raw=raw, groups=(), problem=USAGE)
+    return ParsedQuery(raw, groups, tuple(figures), tuple(corrections))
