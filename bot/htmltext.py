@@ -244,8 +244,8 @@ class _TextWalker(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._skip_depth:
             return
-        if self._pre_depth:
-            data = data.replace("\n", _LINE_MARK)
+        # Outside <pre>, a newline in HTML source is just a space.
+        data = data.replace("\n", _LINE_MARK if self._pre_depth else " ")
         self.parts.append(_CONTROL.sub("", data).replace("\xa0", " "))
 
     def _break_for(self, tag: str) -> None:

@@ -61,6 +61,7 @@ _MAX_URL = 4000
 # RFC 3986 unreserved characters never need percent-encoding.
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _WORDS = re.compile(r"\w+(?:[.'’]\w+)*")
 
 
@@ -95,9 +96,23 @@ def _ascii_host(hostname: str) -> str | None:
         return None
     if host.startswith("[") or ":" in host:  # IPv6 literal
         return f"[{host.strip('[]')}]"
-    if host.isascii():
-        return host
-    return host.encode("idna").decode("ascii")
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")
+    return host if _valid_dns_name(host) else None
+
+
+def _valid_dns_name(host: str) -> bool:
+    labels = host.split(".")
+    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        return False
+    return all(_punycode_ok(label[4:]) for label in labels if label.startswith("xn--"))
+
+
+def _punycode_ok(encoded: str) -> bool:
+    try:
+        return bool(encoded.encode("ascii").decode("punycode"))
+    except UnicodeError:
+        return False
 
 
 def _normalise_escapes(text: str, safe: str) -> str:

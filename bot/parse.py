@@ -91,6 +91,8 @@ def parse_feed_sync(
     fetched_at = _as_utc(fetched_at)
     if len(body) > MAX_BODY_BYTES:
         return _empty(url, f"feed body of {len(body)} bytes is over the {MAX_BODY_BYTES} limit")
+    if not body.strip():
+        return _empty(url, "empty response body")
     body, dtd_problem = neutralise_dtd(body)
     try:
         result = feedparser.parse(
@@ -103,20 +105,25 @@ def parse_feed_sync(
     except Exception as exc:  # a hostile feed must not take the worker down
         return _empty(url, f"feed could not be parsed ({type(exc).__name__})")
     problems = [p for p in (dtd_problem, _bozo_text(result)) if p]
-    feed = result.get("feed", {})
-    base = _http_url(feed.get("link"), url) or url
+    feed = _get(result, "feed") or {}
+    base = _http_url(_get(feed, "link"), url) or url
     entries = tuple(
         _entry(raw, base=base, fetched_at=fetched_at)
-        for raw in result.get("entries", [])[:MAX_ENTRIES]
+        for raw in (_get(result, "entries") or [])[:MAX_ENTRIES]
     )
     return ParsedFeed(
         url=url,
         title=_text_field(feed, "title", TITLE_LIMIT, one_line=True),
-        link=_http_url(feed.get("link"), url),
-        ttl_minutes=_ttl(feed.get("ttl")),
+        link=_http_url(_get(feed, "link"), url),
+        ttl_minutes=_ttl(_get(feed, "ttl")),
         entries=entries,
         problem="; ".join(problems) or None,
     )
+
+
+def _get(mapping: Mapping[str, Any], key: str) -> Any:
+    # Plain dict lookup: FeedParserDict.get() remaps keys and warns about its fallbacks.
+    return dict.get(mapping, key) if isinstance(mapping, dict) else mapping.get(key)
 
 
 def _empty(url: str, problem: str) -> ParsedFeed:
@@ -124,9 +131,9 @@ def _empty(url: str, problem: str) -> ParsedFeed:
 
 
 def _bozo_text(result: Mapping[str, Any]) -> str | None:
-    if not result.get("bozo"):
+    if not _get(result, "bozo"):
         return None
-    exc = result.get("bozo_exception")
+    exc = _get(result, "bozo_exception")
     text = f"{type(exc).__name__}: {exc}" if exc is not None else "feed is not well-formed"
     return htmltext.one_line(htmltext.plain_text(text, limit=300))
 
@@ -137,8 +144,8 @@ def _entry(raw: Mapping[str, Any], *, base: str, fetched_at: datetime) -> Parsed
     published, missing = entry_date(raw, fetched_at)
     links = _unique([*summary.links, *content.links])
     return ParsedEntry(
-        guid=_guid(raw.get("id")),
-        link=_http_url(raw.get("link"), base),
+        guid=_guid(_get(raw, "id")),
+        link=_http_url(_get(raw, "link"), base),
         title=_text_field(raw, "title", TITLE_LIMIT, one_line=True),
         author=_text_field(raw, "author", AUTHOR_LIMIT, one_line=True) or None,
         published=published,
@@ -146,7 +153,7 @@ def _entry(raw: Mapping[str, Any], *, base: str, fetched_at: datetime) -> Parsed
         summary_text=summary.text,
         content_text=content.text,
         links=tuple(links[: htmltext.MAX_LINKS]),
-        categories=_categories(raw.get("tags")),
+        categories=_categories(_get(raw, "tags")),
     )
 
 
@@ -155,10 +162,10 @@ def _is_plain(detail: Any) -> bool:
 
 
 def _text_field(raw: Mapping[str, Any], key: str, limit: int, *, one_line: bool) -> str:
-    value = raw.get(key)
+    value = _get(raw, key)
     if not isinstance(value, str) or not value:
         return ""
-    if _is_plain(raw.get(f"{key}_detail")):
+    if _is_plain(_get(raw, f"{key}_detail")):
         text = htmltext.plain_text(value, limit=limit * 2)
     else:
         text = htmltext.html_to_text(value, limit=limit * 2)
@@ -168,22 +175,22 @@ def _text_field(raw: Mapping[str, Any], key: str, limit: int, *, one_line: bool)
 
 
 def _html_field(raw: Mapping[str, Any], key: str, limit: int, base: str) -> htmltext.ExtractedText:
-    value = raw.get(key)
+    value = _get(raw, key)
     if not isinstance(value, str):
         return htmltext.ExtractedText("", ())
-    return _extract(value, raw.get(f"{key}_detail"), limit, base)
+    return _extract(value, _get(raw, f"{key}_detail"), limit, base)
 
 
 def _content(raw: Mapping[str, Any], base: str) -> htmltext.ExtractedText:
     """The entry's full content (content:encoded, Atom content); the richest one wins."""
     best = htmltext.ExtractedText("", ())
-    blocks = raw.get("content")
+    blocks = _get(raw, "content")
     if not isinstance(blocks, list):
         return best
     for block in blocks[:5]:
         if not isinstance(block, Mapping) or not isinstance(block.get("value"), str):
             continue
-        extracted = _extract(block["value"], block, CONTENT_LIMIT, base)
+        extracted = _extract(_get(block, "value"), block, CONTENT_LIMIT, base)
         if len(extracted.text) > len(best.text):
             best = extracted
     return best
@@ -198,7 +205,7 @@ def _extract(value: str, detail: Any, limit: int, base: str) -> htmltext.Extract
 def entry_date(raw: Mapping[str, Any], fetched_at: datetime) -> tuple[datetime, bool]:
     """(published, was_missing): UTC; the fetch time stands in for a missing or absurd date."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        parsed = _struct_to_utc(raw.get(key))
+        parsed = _struct_to_utc(_get(raw, key))
         if parsed is None or parsed < EARLIEST_DATE:
             continue
         if parsed > fetched_at + FUTURE_TOLERANCE:
@@ -247,7 +254,7 @@ def _categories(tags: Any) -> tuple[str, ...]:
     for tag in tags:
         if not isinstance(tag, Mapping):
             continue
-        term = tag.get("term") or tag.get("label")
+        term = _get(tag, "term") or _get(tag, "label")
         if isinstance(term, str):
             text = htmltext.one_line(htmltext.plain_text(term, limit=CATEGORY_LIMIT))
             if text:

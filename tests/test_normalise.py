@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.normalise import (
+    canonical_url,
+    content_hash,
+    guid_key,
+    normalise_title,
+    title_key,
+    url_key,
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("HTTP://Example.COM:80", "http://example.com/"),
+        ("https://News.Example.com:443/a/b", "https://news.example.com/a/b"),
+        ("https://example.com:8443/a", "https://example.com:8443/a"),
+        ("https://example.com/a#comments", "https://example.com/a"),
+        (
+            "https://example.com/story?utm_source=rss&utm_medium=feed&b=2&a=1&fbclid=XYZ",
+            "https://example.com/story?a=1&b=2",
+        ),
+        (
+            "https://example.com/s?gclid=1&mc_cid=2&mc_eid=3&igshid=4&ref_src=twsrc&_hsenc=5"
+            "&_hsmi=6&yclid=7&msclkid=8&UTM_Campaign=9&id=42",
+            "https://example.com/s?id=42",
+        ),
+        ("https://example.com/./a/../b/", "https://example.com/b/"),
+        ("https://example.com/%7euser/caf%c3%a9", "https://example.com/~user/caf%C3%A9"),
+        ("https://example.com/a b", "https://example.com/a%20b"),
+        ("https://bücher.example/llama", "https://xn--bcher-kva.example/llama"),
+        ("https://example.com./x", "https://example.com/x"),
+        ("https://user:secret@example.com/x", "https://example.com/x"),
+        ("http://[2001:db8::1]:8080/x", "http://[2001:db8::1]:8080/x"),
+    ],
+)
+def test_canonical_url(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        None,
+        "",
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "ftp://example.com/file",
+        "mailto:someone@example.com",
+        "/relative/only",
+        "http:///no-host",
+        "http://example.com:99999/",
+        "http://example.com:port/",
+        "http://exa mple.com/",
+        "http://[::1/",
+        "https://" + "a" * 5000 + ".com/",
+        "https://xn--/",
+        "https://" + "ü" * 70 + ".com/",
+    ],
+)
+def test_canonical_url_refuses_junk_without_raising(junk: str | None) -> None:
+    assert canonical_url(junk) is None
+    assert url_key(junk) is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=80).map(lambda tail: "https://" + tail))
+def test_canonical_url_never_raises_and_is_idempotent(url: str) -> None:
+    canonical = canonical_url(url)
+    if canonical is not None:
+        assert canonical.startswith("https://")
+        assert canonical_url(canonical) == canonical
+
+
+def test_variants_of_one_story_share_url_key() -> None:
+    a = url_key("https://www.example.com/2024/07/llama?utm_source=twitter#top")
+    b = url_key("HTTPS://WWW.EXAMPLE.COM:443/2024/07/llama")
+    assert a is not None
+    assert a == b
+    assert a != url_key("https://www.example.com/2024/07/llama-2")
+
+
+def test_guid_key_is_per_feed() -> None:
+    assert guid_key(1, "tag:x,2024:1") == guid_key(1, " tag:x,2024:1 ")
+    assert guid_key(1, "tag:x,2024:1") != guid_key(2, "tag:x,2024:1")
+    assert len(guid_key("feed-a", "x")) == 64
+
+
+def test_title_normalisation_folds_case_punctuation_and_quotes() -> None:
+    assert normalise_title("  Meta’s LLAMA 3.1: the  biggest — open model yet! ") == (
+        "meta's llama 3.1 the biggest open model yet"
+    )
+    assert title_key("Reuters", "Meta's Llama 3.1: out now") == title_key(
+        "reuters", "META’S LLAMA 3.1 — OUT NOW"
+    )
+    assert title_key("Reuters", "Llama 3.1 out") != title_key("Reuters", "Llama 3 out")
+    assert title_key("Reuters", "Same") != title_key("AP", "Same")
+    assert title_key("Reuters", " — !! ") is None
+
+
+def test_content_hash_ignores_cosmetics_but_not_words() -> None:
+    base = content_hash("Meta buys GPUs", "Meta plans 350,000 H100s by year end.")
+    assert base == content_hash("META buys GPUs!", "Meta plans  350,000 H100s\nby year end")
+    assert base != content_hash("Meta buys GPUs", "Meta plans 600,000 H100s by year end.")
