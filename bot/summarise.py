@@ -47,6 +47,20 @@ _ABBREVIATIONS = frozenset({
 })
 # fmt: on
 
+# Postal-style U.S. state abbreviations, as in datelines; only when capitalised, because
+# several are also ordinary words ("mass.", "ill.", "wash.").
+_STATE_ABBREVIATIONS = frozenset(
+    "Ala Ariz Ark Calif Colo Conn Del Fla Ga Ill Ind Kan Ky La Md Mass Mich Minn Miss Mo "
+    "Mont Neb Nev Okla Ore Pa Tenn Tex Va Vt Wash Wis Wyo".split(" ")
+)
+
+# Wire-story datelines: "SAN FRANCISCO (Continental Wire) – ", "PORTLAND, Ore. (AP) — ".
+_DATELINE = re.compile(
+    r"^[ \t]*[A-Z][A-Z .'’-]{1,40}(?:,[ \t]+[A-Z][\w.]*(?:[ \t]+[A-Z][\w.]*)?)?"
+    r"[ \t]+\([^()\n]{2,40}\)[ \t]*[–—-]+[ \t]*",
+    re.MULTILINE,
+)
+
 # Candidate sentence end: terminal punctuation, optional closing quotes or brackets,
 # whitespace, then something that can start a sentence.
 _BOUNDARY = re.compile(r"([.!?…]+)([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
@@ -68,8 +82,8 @@ class ExtractiveSummariser:
 
 
 def strip_boilerplate(text: str) -> str:
-    """Remove feed boilerplate (syndication footers, read-more links, bylines)."""
-    cleaned = _BYLINE.sub("", text)
+    """Remove feed boilerplate (syndication footers, read-more links, bylines, datelines)."""
+    cleaned = _DATELINE.sub("", _BYLINE.sub("", text))
     for pattern in _BOILERPLATE:
         cleaned = pattern.sub(" ", cleaned)
     lines = (_collapse(line) for line in cleaned.splitlines())
@@ -132,7 +146,7 @@ def _is_abbreviation(before: str) -> bool:
     token = token.lstrip("\"'“‘([")
     if not token:
         return False
-    if token.lower() in _ABBREVIATIONS:
+    if token.lower() in _ABBREVIATIONS or token in _STATE_ABBREVIATIONS:
         return True
     # Initials and dotted acronyms: "J.", "U.S", "e.g".
     return bool(re.fullmatch(r"[A-Za-z](?:\.[A-Za-z])*", token))

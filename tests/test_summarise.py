@@ -105,6 +105,25 @@ def test_ordinary_sentences_starting_with_by_survive() -> None:
     assert strip_boilerplate(text) == text
 
 
+def test_wire_datelines_are_removed() -> None:
+    text = (
+        "MENLO PARK, Calif. (Continental Wire) – Meta restored its apps after an outage.\n"
+        "NEW YORK (Continental Wire) — Meta raised its spending outlook for next year."
+    )
+    assert strip_boilerplate(text) == (
+        "Meta restored its apps after an outage.\nMeta raised its spending outlook for next year."
+    )
+
+
+def test_capitalised_state_abbreviations_do_not_end_sentences() -> None:
+    text = "Officials in Salem, Ore. (Oregon's capital) backed it. Then it fell ill. Staff left."
+    assert split_sentences(text) == [
+        "Officials in Salem, Ore. (Oregon's capital) backed it.",
+        "Then it fell ill.",
+        "Staff left.",
+    ]
+
+
 def test_sentence_split_respects_abbreviations_and_decimals() -> None:
     text = (
         "Dr. Smith of Acme Inc. said U.S. regulators asked about Llama 3.1 last week. "
