@@ -140,7 +140,7 @@ async def test_slow_server_falls_back_within_timeout(endpoint: tuple[FakeEndpoin
     fake.reply = slow
     loop = asyncio.get_running_loop()
     started = loop.time()
-    summary, fallbacks = await run(base_url, timeout_s=0.3)
+    summary, fallbacks = await asyncio.wait_for(run(base_url, timeout_s=0.3), timeout=5)
     assert loop.time() - started < 2.0
     assert (summary, fallbacks) == (FALLBACK, 1)
 
