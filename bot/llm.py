@@ -137,7 +137,7 @@ def parse_answer(body: bytes) -> str:
     return content
 
 
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MD_LINK = re.compile(r"!?\[([^\]\n]{0,300})\]\([^)\s]{0,500}\)")
 _MD_LINE_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+•]\s+|\d+[.)]\s+|>\s*)", re.MULTILINE)
 _MD_EMPHASIS = re.compile(r"(\*\*|__|\*|`+|~~)")
 _LEAD_IN = re.compile(r"^\s*(?:summary|tl;?dr)\s*:\s*", re.IGNORECASE)
@@ -145,7 +145,8 @@ _LEAD_IN = re.compile(r"^\s*(?:summary|tl;?dr)\s*:\s*", re.IGNORECASE)
 
 def clean_answer(content: str) -> str:
     """Plain text from the model's answer, capped at the summary length."""
-    text = _MD_LINK.sub(r"\1", content)
+    # Anything past a few hundred characters is cut anyway; clip before the regexes run.
+    text = _MD_LINK.sub(r"\1", content[: 4 * MAX_SUMMARY_CHARS])
     text = _MD_LINE_PREFIX.sub("", text)
     text = _MD_EMPHASIS.sub("", text)
     text = _LEAD_IN.sub("", " ".join(text.split()))

@@ -12,6 +12,7 @@ from typing import Protocol
 MAX_SUMMARY_CHARS = 300
 ELLIPSIS = "…"
 _MIN_WORDS = 5
+_MAX_SCAN_CHARS = 20_000
 
 _BOILERPLATE = [
     # WordPress: "The post <title> appeared first on <site>."
@@ -113,6 +114,8 @@ def truncate_words(text: str, max_chars: int = MAX_SUMMARY_CHARS) -> str:
 
 def extractive_summary(title: str, text: str, max_chars: int = MAX_SUMMARY_CHARS) -> str:
     """One or two sentences of ``text``; "" when the text has nothing beyond the title."""
+    # The summary comes from the opening; a bounded prefix keeps hostile input cheap.
+    text = text[:_MAX_SCAN_CHARS]
     sentences = [s for s in split_sentences(strip_boilerplate(text)) if not _repeats(title, s)]
     if not sentences:
         return ""
@@ -132,7 +135,8 @@ def _split_line(line: str) -> list[str]:
     sentences: list[str] = []
     start = 0
     for match in _BOUNDARY.finditer(line):
-        if match.group(1) == "." and _is_abbreviation(line[start : match.start(1)]):
+        before = line[max(start, match.start(1) - 40) : match.start(1)]
+        if match.group(1) == "." and _is_abbreviation(before):
             continue
         sentences.append(line[start : match.end(2)].strip())
         start = match.end()
