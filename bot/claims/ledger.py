@@ -110,7 +110,7 @@ class _Checker:
             source=source,
             themes=tuple(str(t) for t in raw.get("themes", ())),
             figures=tuple(Figure.from_dict(f) for f in raw.get("figures", ())),
-            keywords=tuple(str(k) for k in raw.get("keywords", ()) + raw.get("aliases", [])),
+            keywords=tuple(str(k) for k in [*raw.get("keywords", []), *raw.get("aliases", [])]),
             status=str(raw.get("status", "open")),
             superseded_by=_opt_str(raw.get("superseded_by")),
             status_note=_opt_str(raw.get("status_note")),

@@ -1,0 +1,124 @@
+"""Link coverage to the ledger claims it speaks about, building each claim's trail.
+
+An item speaks about a claim when it shares the claim's distinctive words (its subject)
+and, for claims with figures, the figure itself. An item with the same subject and a
+figure of the same kind but another value *updates* the claim ("350,000 H100s" later
+reported as "600,000"): it is linked with ``updates_figure`` so both show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.claims.figures import Figure, extract_figures, match_figure
+from bot.claims.lookup import ClaimRecord
+from bot.claims.query import Vocabulary, tokenize
+
+SUBJECT_TERMS = 10
+GENERIC_SHARE = 0.3
+KEYWORD_BOOST = 1.5
+FLOOR = 0.5
+FIGURE_HIT = 0.7
+FIGURE_SUBJECT = 0.25  # subject share needed beside a figure hit
+EXACT_SUBJECT = 0.1  # ... when the figure's unit matches too ("405B parameters")
+UPDATE_SUBJECT = 0.45
+MAX_TEXT = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLink:
+    claim_id: str
+    score: float
+    updates_figure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    record: ClaimRecord
+    subject: tuple[tuple[str, float], ...]  # distinctive tokens with idf weights
+
+    @property
+    def weight(self) -> float:
+        return sum(w for _, w in self.subject)
+
+
+class Linker:
+    """Precomputes each claim's subject once; ``link`` is then cheap per item."""
+
+    def __init__(self, claims: Sequence[ClaimRecord], vocabulary: Vocabulary | None = None) -> None:
+        if vocabulary is None:
+            vocabulary = Vocabulary()
+            for record in claims:
+                vocabulary.add_document(_subject_tokens(record))
+        self._profiles = [_profile(record, vocabulary) for record in claims]
+
+    def link(
+        self,
+        title: str,
+        text: str,
+        figures: Sequence[Figure] | None = None,
+        *,
+        floor: float = FLOOR,
+    ) -> list[ClaimLink]:
+        """Claims the item speaks about, best first."""
+        body = f"{title}\n{text[:MAX_TEXT]}"
+        tokens = frozenset(tokenize(body))
+        found = list(figures) if figures is not None else extract_figures(body)
+        links = [
+            link for profile in self._profiles if (link := _link(profile, tokens, found, floor))
+        ]
+        return sorted(links, key=lambda link: (-link.score, link.claim_id))
+
+
+def _subject_tokens(record: ClaimRecord) -> list[str]:
+    text = " ".join([record.statement, " ".join(record.keywords)])
+    return [t for t in tokenize(text) if not t[0].isdigit() and not t.startswith(("fx", "fd"))]
+
+
+def _profile(record: ClaimRecord, vocabulary: Vocabulary) -> _Profile:
+    """Curated keywords first, then the statement's rarer words; common words never."""
+    common = max(3, int(vocabulary.n_docs * GENERIC_SHARE))
+    keywords = [t for t in tokenize(" ".join(record.keywords)) if not t[0].isdigit()]
+    rest = sorted(set(_subject_tokens(record)) - set(keywords), key=lambda t: -vocabulary.idf(t))
+    chosen = [t for t in dict.fromkeys(keywords + rest) if vocabulary.df.get(t, 0) <= common]
+    weights = {t: vocabulary.idf(t) * (KEYWORD_BOOST if t in keywords else 1.0) for t in chosen}
+    return _Profile(record, tuple(weights.items())[:SUBJECT_TERMS])
+
+
+def _subject_score(profile: _Profile, tokens: frozenset[str]) -> float:
+    if profile.weight <= 0:
+        return 0.0
+    return sum(w for token, w in profile.subject if token in tokens) / profile.weight
+
+
+def _link(
+    profile: _Profile, tokens: frozenset[str], figures: Sequence[Figure], floor: float
+) -> ClaimLink | None:
+    subject = _subject_score(profile, tokens)
+    claim_figures = profile.record.figures
+    if not claim_figures:
+        score = subject * 0.8
+        return ClaimLink(profile.record.id, round(score, 4)) if score >= floor else None
+    hits = [(match_figure(f, c), f.kind == c.kind != "") for f in figures for c in claim_figures]
+    best, same_kind = max(hits, default=(0.0, False))
+    if best >= FIGURE_HIT and subject >= (EXACT_SUBJECT if same_kind else FIGURE_SUBJECT):
+        return ClaimLink(
+            profile.record.id, round(0.5 + 0.5 * subject, 4), _updates(profile, figures, subject)
+        )
+    if _updates(profile, figures, subject):
+        return ClaimLink(profile.record.id, round(0.4 + 0.4 * subject, 4), updates_figure=True)
+    score = subject * 0.6
+    return ClaimLink(profile.record.id, round(score, 4)) if score >= floor else None
+
+
+def _updates(profile: _Profile, figures: Sequence[Figure], subject: float) -> bool:
+    """Same subject, a figure of the same kind with another value: the claim moved."""
+    if subject < UPDATE_SUBJECT:
+        return False
+    claim_figures = profile.record.figures
+    return any(
+        f.kind and f.kind == c.kind and match_figure(f, c) == 0.0
+        for f in figures
+        for c in claim_figures
+    )

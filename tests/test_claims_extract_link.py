@@ -1,0 +1,108 @@
+"""Candidate claims from coverage, and coverage linked to the ledger claims it is about."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from bot.claims.extract import candidate_id, extract_candidates, split_sentences, to_record
+from bot.claims.ledger import DEFAULT_PACK_DIR, load_ledger
+from bot.claims.link import Linker
+from bot.claims.lookup import ClaimIndex, ClaimRecord, LookupEngine
+
+ARTICLE = (
+    "Meta Platforms Inc. said on Tuesday it will spend $40 billion on data centers this year. "
+    "The weather in Menlo Park was mild. "
+    "Zuckerberg told investors that Llama 4 would be trained on more than 100,000 H100 GPUs. "
+    "According to Meta, Meta AI now has 500 million monthly users. "
+    "Meta's chief AI scientist Yann LeCun said language models alone will not reach human-level "
+    "intelligence. "
+    "Analysts expect Nvidia revenue of $30 billion."
+)
+
+
+def test_attributed_and_figure_sentences_become_candidates() -> None:
+    found = extract_candidates("Meta doubles down on AI", ARTICLE)
+    assert [c.speaker for c in found] == ["Meta", "Mark Zuckerberg", "Meta", "Yann LeCun"]
+    assert found[0].statement.startswith("Meta Platforms Inc. said")
+    assert found[0].figures[0].value == 40e9
+    assert found[1].figures[0].value == 100_000
+    statements = " ".join(c.statement for c in found)
+    assert "weather" not in statements  # neither attributed nor a figure
+    assert "Nvidia revenue" not in statements  # a figure, but not about a tracked name
+
+
+def test_role_without_a_name_is_kept_as_written() -> None:
+    found = extract_candidates("", "Meta's chief AI scientist said open models are safer.")
+    assert found[0].speaker == "Meta's chief AI scientist"
+
+
+def test_long_sentences_are_trimmed_on_a_word_boundary() -> None:
+    sentence = "Zuckerberg said " + "very " * 100 + "much."
+    statement = extract_candidates("", sentence)[0].statement
+    assert len(statement) <= 280 and statement.endswith("…")
+    assert not statement[:-1].endswith("ver")
+
+
+def test_sentences_do_not_split_on_abbreviations() -> None:
+    assert len(split_sentences("Nvidia Corp. sold chips. Meta Inc. bought them.")) == 2
+
+
+def test_candidates_are_found_by_claim_lookup() -> None:
+    candidate = extract_candidates("", ARTICLE)[1]
+    record = to_record(
+        candidate,
+        claim_id=candidate_id(42, candidate.statement),
+        publication="Example News",
+        title="Meta doubles down on AI",
+        url="https://example.com/a",
+        published=date(2025, 1, 30),
+    )
+    index = ClaimIndex.from_ledger(load_ledger(DEFAULT_PACK_DIR))
+    index.add(record)
+    match = LookupEngine(index).lookup("Llama 4 100k H100s").matches[0]
+    assert match.claim.id == record.id
+    assert match.to_json()["source"] == {
+        "publication": "Example News",
+        "title": "Meta doubles down on AI",
+        "url": "https://example.com/a",
+        "seed": None,
+    }
+    assert candidate_id(42, candidate.statement) == record.id  # stable across runs
+
+
+@pytest.fixture(scope="module")
+def linker() -> Linker:
+    return Linker([ClaimRecord.from_ledger(c) for c in load_ledger(DEFAULT_PACK_DIR)])
+
+
+def test_release_coverage_links_both_the_release_and_the_in_training_claim(linker: Linker) -> None:
+    links = linker.link(
+        "Meta releases Llama 3.1 405B, its biggest open model yet",
+        "Meta on Tuesday released Llama 3.1, including a 405 billion parameter model.",
+    )
+    ids = [link.claim_id for link in links]
+    assert ids[0] == "llama31-405b-released"
+    assert "llama3-405b-in-training" in ids
+
+
+def test_a_changed_figure_is_linked_as_an_update(linker: Linker) -> None:
+    links = linker.link(
+        "Meta now says it will have 600,000 H100 GPUs by year end",
+        "Mark Zuckerberg told investors Meta expects to own 600,000 Nvidia H100 GPUs by the end "
+        "of 2024, up from the 350,000 figure he gave in January.",
+    )
+    by_id = {link.claim_id: link for link in links}
+    assert by_id["meta-350k-h100-2024"].updates_figure
+    assert not by_id["meta-600k-h100-equivalents-2024"].updates_figure
+
+
+def test_unrelated_coverage_links_nothing(linker: Linker) -> None:
+    assert linker.link("Apple unveils a new iPhone", "A faster chip and a better camera.") == []
+    licence = linker.link(
+        "Llama licence still bars the biggest rivals",
+        "Firms may use Llama free unless they have more than 700 million monthly active users.",
+    )
+    assert licence[0].claim_id == "llama-licence-700m-users"
+    assert all(0 < link.score <= 1 for link in licence)
