@@ -1,0 +1,233 @@
+"""Near-duplicate clustering on realistic syndicated copies and hard negatives."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from bot.cluster import Signature, band_keys, is_same_story, signature, similarity
+
+Story = tuple[str, str]
+
+SYNDICATED: list[tuple[Story, Story]] = [
+    (
+        (
+            "Meta releases Llama 3.1 405B, its largest open-source AI model yet",
+            "Meta on Tuesday released Llama 3.1, a family of open models whose biggest "
+            "version has 405 billion parameters, and said it rivals leading closed systems "
+            "from OpenAI and Google.",
+        ),
+        (
+            "Meta unveils biggest Llama model, says it can compete with OpenAI and Google",
+            "Meta Platforms released the latest version of its Llama model on Tuesday, with "
+            "the largest Llama 3.1 variant at 405 billion parameters; the company says it "
+            "matches top closed models from OpenAI and Google.",
+        ),
+    ),
+    (
+        (
+            "Zuckerberg says Meta is building artificial general intelligence",
+            "Mark Zuckerberg said Meta's long-term goal is to build general intelligence and "
+            "open source it responsibly, and that the company will have about 350,000 Nvidia "
+            "H100 GPUs by the end of the year.",
+        ),
+        (
+            "Mark Zuckerberg sets AGI goal for Meta, plans 350,000 H100 chips",
+            "Meta CEO Mark Zuckerberg said the company aims to build artificial general "
+            "intelligence and will own roughly 350,000 Nvidia H100 graphics cards by the end "
+            "of 2024, as it brings its FAIR research group closer to its generative AI team.",
+        ),
+    ),
+    (
+        (
+            "Meta launches Llama 3 with 8B and 70B models",
+            "Meta released the first two Llama 3 models, with 8 billion and 70 billion "
+            "parameters, and put its Meta AI assistant powered by them into Facebook, "
+            "Instagram, WhatsApp and Messenger.",
+        ),
+        (
+            "Meta debuts Llama 3 and upgrades its Meta AI assistant across apps",
+            "Meta on Thursday introduced Llama 3 in 8 billion and 70 billion parameter sizes "
+            "and rolled out its Meta AI assistant, built on the new models, across Facebook, "
+            "Instagram, WhatsApp and Messenger.",
+        ),
+    ),
+    (
+        (
+            "Zuckerberg argues open source AI is the path forward",
+            "In a letter published alongside Llama 3.1, Mark Zuckerberg argued that open "
+            "source AI will be safer and better for developers, comparing the moment to Linux"
+            " displacing closed Unix.",
+        ),
+        (
+            "Zuckerberg: open-source AI is the way forward, like Linux",
+            "Mark Zuckerberg published a letter arguing that open source AI is better for "
+            "developers, for Meta and for the world, and compared it to how Linux won out "
+            "over proprietary Unix systems.",
+        ),
+    ),
+    (
+        (
+            "Meta to spend up to $40 billion on AI infrastructure this year",
+            "Meta Platforms said on Wednesday it expects capital expenditures of $35 billion "
+            "to $40 billion in 2024 as it accelerates investment in artificial intelligence "
+            "infrastructure, sending its shares lower.",
+        ),
+        (
+            "Meta to spend up to $40 billion on AI infrastructure this year - Yahoo Finance",
+            "Meta Platforms said Wednesday it expects capital expenditures of $35 billion to "
+            "$40 billion in 2024, as it accelerates investments in artificial intelligence "
+            "infrastructure. Its shares fell in extended trading.",
+        ),
+    ),
+    (
+        (
+            "Meta raises 2024 capital spending forecast on AI push",
+            "Meta said capital expenditures will be $35 billion to $40 billion this year, up "
+            "from its earlier forecast of $30 billion to $37 billion, as it invests in AI "
+            "infrastructure.",
+        ),
+        (
+            "Meta lifts capex outlook to as much as $40 billion as AI costs climb",
+            "Meta Platforms raised its forecast for 2024 capital expenditures to between $35 "
+            "billion and $40 billion, from $30 billion to $37 billion, citing AI "
+            "infrastructure, and warned spending will keep rising next year.",
+        ),
+    ),
+]
+DIFFERENT: list[tuple[Story, Story]] = [
+    (SYNDICATED[2][0], SYNDICATED[0][0]),
+    (SYNDICATED[0][1], SYNDICATED[3][0]),
+    (
+        SYNDICATED[1][0],
+        (
+            "Meta details two 24,000-GPU clusters built to train Llama 3",
+            "Meta described a pair of data center clusters, each with 24,576 Nvidia H100 "
+            "GPUs, that it is using to train Llama 3, and repeated its aim of having 350,000 "
+            "H100s by the end of 2024.",
+        ),
+    ),
+    (
+        SYNDICATED[5][0],
+        (
+            "Meta narrows 2024 capex forecast to $37 billion to $40 billion",
+            "Meta Platforms said capital expenditures this year will be $37 billion to $40 "
+            "billion, narrowing its earlier forecast of $35 billion to $40 billion, and said "
+            "AI infrastructure spending will grow significantly in 2025.",
+        ),
+    ),
+    (
+        SYNDICATED[2][1],
+        (
+            "Meta AI assistant nears 400 million monthly users, Zuckerberg says",
+            "Mark Zuckerberg said the Meta AI assistant, built on Llama models, is used by "
+            "close to 400 million people a month across Facebook, Instagram, WhatsApp and "
+            "Messenger.",
+        ),
+    ),
+    (
+        SYNDICATED[0][0],
+        (
+            "Zuckerberg says Llama 4 will need ten times the compute of Llama 3",
+            "Meta expects to train Llama 4 with nearly ten times the computing power used for"
+            " Llama 3, Mark Zuckerberg told analysts, as the company keeps releasing open "
+            "models to rival OpenAI and Google.",
+        ),
+    ),
+]
+
+CAPEX_APRIL = SYNDICATED[5][0]
+CAPEX_JULY = DIFFERENT[3][1]
+
+
+@pytest.mark.parametrize(("a", "b"), SYNDICATED, ids=lambda story: story[0][:30])
+def test_syndicated_copies_are_the_same_story(a: Story, b: Story) -> None:
+    sa, sb = signature(*a), signature(*b)
+    assert is_same_story(sa, sb, hours_apart=6), similarity(sa, sb)
+    assert set(band_keys(sa)) & set(band_keys(sb)), "LSH must offer the copy as a candidate"
+
+
+@pytest.mark.parametrize(("a", "b"), DIFFERENT, ids=lambda story: story[0][:30])
+def test_different_stories_on_one_topic_stay_apart(a: Story, b: Story) -> None:
+    hours = 24 * 98 if {a, b} == {CAPEX_APRIL, CAPEX_JULY} else 24
+    assert not is_same_story(signature(*a), signature(*b), hours_apart=hours)
+
+
+def test_capex_restatement_is_only_told_apart_by_time() -> None:
+    """Wording alone cannot separate a forecast from its restatement a quarter later."""
+    april, july = signature(*CAPEX_APRIL), signature(*CAPEX_JULY)
+    assert is_same_story(april, july)
+    assert not is_same_story(april, july, hours_apart=-24 * 98)
+
+
+def test_version_numbers_separate_otherwise_similar_launches() -> None:
+    llama3 = signature("Meta releases Llama 3, its new open model", "Meta released Llama 3 today.")
+    llama31 = signature(
+        "Meta releases Llama 3.1, its new open model", "Meta released Llama 3.1 today."
+    )
+    copy = signature(
+        "Meta releases Llama 3, its newest open model", "Llama 3 was released by Meta."
+    )
+    assert similarity(llama3, copy) > similarity(llama3, llama31)
+    assert not is_same_story(llama3, llama31)
+
+
+def test_exact_copy_scores_one_and_empty_text_scores_zero() -> None:
+    story = SYNDICATED[0][0]
+    assert similarity(signature(*story), signature(*story)) == 1.0
+    assert similarity(signature("", ""), signature(*story)) == 0.0
+    assert band_keys(signature("", "")) == []
+
+
+def test_candidate_index_finds_each_copy() -> None:
+    stories = [story for pair in SYNDICATED for story in pair]
+    stories += [b for _, b in DIFFERENT if b not in stories]
+    index: dict[str, set[int]] = defaultdict(set)
+    sigs = [signature(*story) for story in stories]
+    for number, sig in enumerate(sigs):
+        for key in band_keys(sig):
+            index[key].add(number)
+    for pair_number in range(len(SYNDICATED)):
+        first, second = 2 * pair_number, 2 * pair_number + 1
+        candidates = set().union(*(index[key] for key in band_keys(sigs[first])))
+        assert second in candidates
+        assert len(candidates) < len(stories), "the index must narrow the search"
+
+
+def test_signature_round_trips_compactly() -> None:
+    sig = signature(*SYNDICATED[1][1])
+    text = sig.dumps()
+    assert Signature.loads(text) == sig
+    assert text.isascii()
+    assert len(text) < 400
+    long_sig = signature("x", " ".join(f"word{n} {n}" for n in range(2000)))
+    assert Signature.loads(long_sig.dumps()) == long_sig
+
+
+@pytest.mark.parametrize("junk", ["", "s1:", "s1:!!!", "s9:AAAA", "s1:AQE="])
+def test_corrupt_signature_raises_value_error(junk: str) -> None:
+    with pytest.raises(ValueError):
+        Signature.loads(junk)
+
+
+def test_signatures_are_identical_across_processes() -> None:
+    title, text = SYNDICATED[0][0]
+    script = (
+        "from bot.cluster import signature, band_keys\n"
+        f"s = signature({title!r}, {text!r})\n"
+        "print(s.dumps()); print(','.join(band_keys(s)))\n"
+    )
+    here = signature(title, text)
+    expected = f"{here.dumps()}\n{','.join(band_keys(here))}\n"
+    root = str(Path(__file__).resolve().parents[1])
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": root}
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+        )
+        assert out.stdout == expected
