@@ -1,0 +1,62 @@
+"""Wiring: settings -> database, topic pack, tagger, ingestor. One place builds them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+
+from bot.config import Settings, load_settings
+from bot.fetch_policy import FetchPolicy
+from bot.ingest import Ingestor, StoredHook
+from bot.pack import Pack, load_pack
+from bot.ssrf import Allowlist, parse_allowlist
+from bot.tagger import Tagger
+from storage.db import Database
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    pack: Pack
+    hooks: list[StoredHook] = field(default_factory=list)
+
+    @cached_property
+    def tagger(self) -> Tagger:
+        return Tagger(self.pack)
+
+    @cached_property
+    def allowlist(self) -> Allowlist:
+        return parse_allowlist(self.settings.allow_private_feeds)
+
+    @cached_property
+    def fetch_policy(self) -> FetchPolicy:
+        s = self.settings
+        return FetchPolicy(
+            interval=timedelta(minutes=s.fetch_interval_minutes),
+            concurrency=s.fetch_concurrency,
+            per_host=s.fetch_per_host,
+            total_timeout=s.fetch_timeout_s,
+            max_body_bytes=s.max_feed_bytes,
+            pause_threshold=s.pause_after_errors,
+            user_agent=s.user_agent,
+        )
+
+    def ingestor(self) -> Ingestor:
+        return Ingestor(
+            self.db,
+            self.tagger,
+            policy=self.fetch_policy,
+            allowlist=self.allowlist,
+            hooks=self.hooks,
+        )
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def open_app(settings: Settings | None = None, *, migrate: bool = True) -> App:
+    settings = settings or load_settings()
+    db = Database(settings.database_url, migrate=migrate)
+    return App(settings=settings, db=db, pack=load_pack(settings.pack))

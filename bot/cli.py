@@ -1,0 +1,290 @@
+"""The `briefbot` command line. Bad input gets one clear line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from yarl import URL
+
+from bot.app import App, open_app
+from bot.ingest import FeedReport, RunReport
+from bot.opml import OPMLError, Outline, parse_opml, render_opml
+from bot.ssrf import GuardRefusal, check_url_shape
+from storage import db as storage_db
+from storage import feeds as feed_repo
+
+app = typer.Typer(help="briefbot: Meta AI coverage, briefed into Slack and Discord.")
+feeds_app = typer.Typer(help="Manage the feed list.")
+db_app = typer.Typer(help="Database schema.")
+app.add_typer(feeds_app, name="feeds")
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 1."""
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    return typer.Exit(1)
+
+
+@contextmanager
+def opened() -> Iterator[App]:
+    application = open_app()
+    try:
+        yield application
+    finally:
+        application.close()
+
+
+# -- db ---------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations (also done automatically at start)."""
+    with opened() as a:
+        storage_db.upgrade(a.db.engine, revision)
+        out.print(f"database at revision {storage_db.current_revision(a.db.engine)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION ("base" empties the database)."""
+    with opened() as a:
+        storage_db.downgrade(a.db.engine, revision)
+        out.print(f"database at revision {storage_db.current_revision(a.db.engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    with opened() as a:
+        out.print(storage_db.current_revision(a.db.engine) or "empty")
+
+
+# -- feeds ------------------------------------------------------------------------------
+
+
+@feeds_app.command("list")
+def feeds_list() -> None:
+    """Every feed with its state and last error."""
+    with opened() as a, a.db.session() as session:
+        feeds = feed_repo.list_feeds(session)
+        if not feeds:
+            out.print("no feeds yet: `briefbot feeds add URL` or `briefbot feeds import-opml FILE`")
+            return
+        table = Table("id", "feed", "state", "last success", "errors", "last error")
+        for f in feeds:
+            state = "ok" if f.enabled else "paused"
+            if f.enabled and f.consecutive_errors:
+                state = "failing"
+            table.add_row(
+                str(f.id),
+                f"{f.title or ''}\n{f.url}".strip(),
+                state,
+                _ago(f.last_success_at),
+                str(f.consecutive_errors),
+                (f.paused_reason or f.last_error or "")[:120],
+            )
+        out.print(table)
+
+
+@feeds_app.command("add")
+def feeds_add(url: str) -> None:
+    """Follow a feed (http or https)."""
+    with opened() as a:
+        checked = _check_feed_url(url)
+        try:
+            with a.db.session() as session:
+                feed_repo.add_feed(session, checked)
+        except feed_repo.FeedExists as exc:
+            raise fail(str(exc)) from None
+        out.print(f"following {checked}")
+
+
+@feeds_app.command("remove")
+def feeds_remove(url: str) -> None:
+    """Stop following a feed (its stored items are removed too)."""
+    with opened() as a:
+        try:
+            with a.db.session() as session:
+                feed_repo.remove_feed(session, url)
+        except feed_repo.FeedNotFound as exc:
+            raise fail(str(exc)) from None
+        out.print(f"removed {url}")
+
+
+@feeds_app.command("resume")
+def feeds_resume(url: str) -> None:
+    """Resume a feed that was paused after repeated failures."""
+    with opened() as a:
+        try:
+            with a.db.session() as session:
+                feed_repo.resume_feed(session, url)
+        except feed_repo.FeedNotFound as exc:
+            raise fail(str(exc)) from None
+        out.print(f"resumed {url}")
+
+
+@feeds_app.command("import-opml")
+def feeds_import(path: Path) -> None:
+    """Follow every feed of an OPML file (feeds already followed are kept)."""
+    try:
+        outlines = parse_opml(path.read_bytes())
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror}") from None
+    except OPMLError as exc:
+        raise fail(f"{path}: {exc}") from None
+    added, skipped, refused = 0, 0, []
+    with opened() as a:
+        for o in outlines:
+            try:
+                url = _check_feed_url(o.url)
+                with a.db.session() as session:
+                    feed_repo.add_feed(session, url, title=o.title)
+                added += 1
+            except feed_repo.FeedExists:
+                skipped += 1
+            except typer.Exit:
+                refused.append(o.url)
+    out.print(f"imported {added} feeds, {skipped} already followed, {len(refused)} refused")
+
+
+@feeds_app.command("export-opml")
+def feeds_export(path: Annotated[Path | None, typer.Argument()] = None) -> None:
+    """Write the feed list as OPML (to stdout without PATH)."""
+    with opened() as a, a.db.session() as session:
+        outlines = [
+            Outline(url=f.url, title=f.title, site_url=f.site_url)
+            for f in feed_repo.list_feeds(session)
+            if not f.url.startswith("file:")
+        ]
+    text = render_opml(outlines)
+    if path is None:
+        sys.stdout.write(text + "\n")
+    else:
+        path.write_text(text + "\n", encoding="utf-8")
+        out.print(f"wrote {len(outlines)} feeds to {path}")
+
+
+# -- fetch and ingest -------------------------------------------------------------------
+
+
+@app.command()
+def fetch(
+    once: Annotated[bool, typer.Option("--once", help="Fetch what is due, then exit.")] = False,
+    all_feeds: Annotated[bool, typer.Option("--all", help="Ignore schedules and backoff.")] = False,
+) -> None:
+    """Fetch due feeds: once, or in a loop honouring each feed's schedule."""
+    with opened() as a:
+        ingestor = a.ingestor()
+        while True:
+            report = _with_progress("fetching", ingestor.fetch_due, force=all_feeds)
+            _print_run(report)
+            if once:
+                return
+            asyncio.run(asyncio.sleep(60))
+
+
+@app.command()
+def ingest(sources: Annotated[list[str], typer.Argument(help="Feed files or URLs.")]) -> None:
+    """Store the entries of local feed files or URLs, tagged like fetched ones (operator-only)."""
+    with opened() as a:
+        ingestor = a.ingestor()
+        paths = [s for s in sources if not s.startswith(("http://", "https://"))]
+        urls = [s for s in sources if s.startswith(("http://", "https://"))]
+        for p in paths:
+            if not Path(p).is_file():
+                raise fail(f"no such file: {p}")
+        reports: list[FeedReport] = []
+        for p in paths:
+            path = Path(p).resolve()
+            reports.append(asyncio.run(ingestor.ingest_document(path.as_uri(), path.read_bytes())))
+        if urls:
+            with a.db.session() as session:
+                for url in urls:
+                    checked = _check_feed_url(url)
+                    try:
+                        feed_repo.add_feed(session, checked)
+                    except feed_repo.FeedExists:
+                        feed = feed_repo.get_feed_by_url(session, checked)
+                        feed.next_fetch_at = datetime.now(UTC)
+            reports.extend(_with_progress("fetching", ingestor.fetch_due).feeds)
+        _print_run(RunReport(feeds=reports))
+        if any(r.error for r in reports):
+            raise typer.Exit(1)
+
+
+def _with_progress(label: str, work: object, **kwargs: object) -> RunReport:
+    assert callable(work)
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+
+        def done(_: FeedReport) -> None:
+            progress.advance(task)
+
+        result = asyncio.run(work(on_feed_done=done, **kwargs))
+    assert isinstance(result, RunReport)
+    return result
+
+
+def _print_run(report: RunReport) -> None:
+    for f in report.feeds:
+        if f.error:
+            note = " (paused)" if f.paused else ""
+            err.print(f"[yellow]{f.url}[/yellow]: {f.error}{note}", highlight=False)
+        elif f.parse_problem:
+            err.print(f"{f.url}: parsed with a problem: {f.parse_problem}", highlight=False)
+    dupes = sum(f.duplicates for f in report.feeds)
+    unchanged = sum(1 for f in report.feeds if f.not_modified)
+    out.print(
+        f"{len(report.feeds)} feeds: {report.stored} new entries, {dupes} duplicates, "
+        f"{unchanged} unchanged, {len(report.failed)} failed"
+    )
+
+
+def _check_feed_url(url: str) -> str:
+    """Syntax only: the operator may follow private hosts they allowlisted; the fetcher
+    still vets every address it connects to."""
+    url = url.strip()
+    try:
+        check_url_shape(URL(url))
+    except (GuardRefusal, ValueError) as exc:
+        raise fail(f"{url}: {exc}") from None
+    return url
+
+
+def _ago(when: datetime | None) -> str:
+    if when is None:
+        return "never"
+    minutes = int((datetime.now(UTC) - when).total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min ago"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h ago"
+    return f"{minutes // 1440} d ago"
+
+
+def main() -> None:
+    try:
+        app()
+    except CLIError as exc:
+        err.print(f"error: {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
