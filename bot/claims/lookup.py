@@ -9,14 +9,20 @@ weigh more than words when the user typed a number.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
+
+from sqlalchemy import func, select
 
 from bot.claims.figures import Figure, figure_tokens, match_figure, query_figure_tokens
 from bot.claims.ledger import LedgerClaim
 from bot.claims.query import ParsedQuery, Vocabulary, parse_query, tokenize
+from storage.db import Database
+from storage.models import Claim, ClaimCoverage, Item
+from storage.search import ClaimSearch
 
 FLOOR = 0.4
 FIGURE_WEIGHT = 0.65
@@ -26,6 +32,7 @@ SECONDARY_FIGURE_WEIGHT = 0.85
 SPECIFIC_IDF = 1.5
 NOTHING = "No tracked claim matches."
 BROAD_COUNT = 8
+COMMON_SHARE = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,3 +338,118 @@ def _broad_message(query: ParsedQuery, count: int) -> str:
 
 def _clamp(score: float) -> float:
     return 0.0 if math.isnan(score) else max(0.0, min(1.0, score))
+
+
+def claim_values(record: ClaimRecord, *, item_id: int | None = None) -> dict[str, Any]:
+    """Column values of ``storage.models.Claim`` for a record (search_text included)."""
+    return {
+        "id": record.id,
+        "origin": record.origin,
+        "statement": record.statement,
+        "speaker": record.speaker,
+        "claimed_on": record.claimed_on,
+        "publication": record.publication,
+        "source_title": record.source_title,
+        "source_url": record.url,
+        "seed": record.seed,
+        "themes": list(record.themes),
+        "figures": [figure.as_dict() for figure in record.figures],
+        "keywords": list(record.keywords),
+        "status": record.status,
+        "superseded_by": record.superseded_by,
+        "status_note": record.status_note,
+        "item_id": item_id,
+        "search_text": record.search_text(),
+    }
+
+
+def record_from_row(row: Claim) -> ClaimRecord:
+    """A stored claim as a lookup record; tokens come from its indexed search_text."""
+    return ClaimRecord(
+        id=row.id,
+        statement=row.statement,
+        speaker=row.speaker,
+        claimed_on=row.claimed_on,
+        publication=row.publication,
+        source_title=row.source_title,
+        url=row.source_url,
+        seed=row.seed,
+        themes=tuple(str(t) for t in row.themes or ()),
+        status=row.status,
+        figures=tuple(Figure.from_dict(f) for f in row.figures or () if isinstance(f, dict)),
+        keywords=tuple(str(k) for k in row.keywords or ()),
+        origin=row.origin,
+        superseded_by=row.superseded_by,
+        status_note=row.status_note,
+        tokens=frozenset(row.search_text.split()),
+    )
+
+
+class StoredClaims:
+    """A ``ClaimStore`` over the database: full-text candidates, coverage trails from SQL.
+
+    Term counts for idf weights and typo correction are read from the index and cached
+    for ``refresh_seconds``; a slightly stale count only nudges scores.
+    """
+
+    def __init__(self, db: Database, *, refresh_seconds: float = 300.0) -> None:
+        self.db = db
+        self.search = ClaimSearch(db.engine)
+        self.refresh_seconds = refresh_seconds
+        self._vocabulary: Vocabulary | None = None
+        self._loaded_at = 0.0
+
+    def vocabulary(self) -> Vocabulary:
+        now = time.monotonic()
+        if self._vocabulary is None or now - self._loaded_at > self.refresh_seconds:
+            counts, total = self.search.term_counts()
+            vocabulary = Vocabulary()
+            vocabulary.add_counts(counts, total)
+            self._vocabulary, self._loaded_at = vocabulary, now
+        return self._vocabulary
+
+    def candidates(self, query: ParsedQuery, limit: int) -> list[ClaimRecord]:
+        terms = _informative_terms(search_terms(query), self.vocabulary())
+        return self.get(self.search.search(terms, limit))
+
+    def get(self, claim_ids: Sequence[str]) -> list[ClaimRecord]:
+        if not claim_ids:
+            return []
+        with self.db.session() as session:
+            rows = session.scalars(select(Claim).where(Claim.id.in_(list(claim_ids)))).all()
+            return [record_from_row(row) for row in rows]
+
+    def coverage(self, claim_ids: Sequence[str], per_claim: int) -> dict[str, list[CoverageRef]]:
+        if not claim_ids or per_claim <= 0:
+            return {}
+        newest = (
+            func.row_number()
+            .over(partition_by=ClaimCoverage.claim_id, order_by=Item.published_at.desc())
+            .label("n")
+        )
+        ranked = (
+            select(ClaimCoverage.claim_id, Item.title, Item.url, Item.published_at, newest)
+            .join(Item, Item.id == ClaimCoverage.item_id)
+            .where(ClaimCoverage.claim_id.in_(list(claim_ids)))
+            .subquery()
+        )
+        query = select(ranked).where(ranked.c.n <= per_claim).order_by(ranked.c.n)
+        trails: dict[str, list[CoverageRef]] = {}
+        with self.db.session() as session:
+            for claim_id, title, url, published, _ in session.execute(query):
+                ref = CoverageRef(title, url or "", _iso(published))
+                trails.setdefault(claim_id, []).append(ref)
+        return trails
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def _informative_terms(terms: list[str], vocabulary: Vocabulary) -> list[str]:
+    """Drop terms found in most claims when rarer ones remain: they only slow the search."""
+    common = max(50, int(vocabulary.n_docs * COMMON_SHARE))
+    rare = [t for t in terms if vocabulary.df.get(t, 0) <= common]
+    return rare or terms
