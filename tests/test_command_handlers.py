@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import pytest
@@ -386,35 +386,30 @@ async def test_feeds_add_list_remove(
 # --- repositories on SQLite and PostgreSQL ---
 
 
-@pytest.fixture
-def session_db(db: Database) -> Iterator[Database]:
-    yield db
-
-
-def test_subscription_repository(session_db: Database) -> None:
+def test_subscription_repository(db: Database) -> None:
     alice = Owner("discord", "G1", "U1")
     bob = Owner("discord", "G1", "U2")
-    with session_db.session() as s:
+    with db.session() as s:
         first = subscriptions.add_subscription(
             s, alice, kind="phrase", value="Llama 4", delivery="dm", dest_ref="U1", cap=2
         )
         subscriptions.add_subscription(
             s, bob, kind="phrase", value="Llama 4", delivery="dm", dest_ref="U2", cap=2
         )
-    with session_db.session() as s, pytest.raises(subscriptions.SubscriptionExists) as dup:
+    with db.session() as s, pytest.raises(subscriptions.SubscriptionExists) as dup:
         subscriptions.add_subscription(
             s, alice, kind="phrase", value="llama 4", delivery="dm", dest_ref="U1", cap=2
         )
     assert dup.value.existing.id == first.id
-    with session_db.session() as s:
+    with db.session() as s:
         subscriptions.add_subscription(
             s, alice, kind="theme", value="agi", delivery="here", dest_ref="C1", cap=2
         )
-    with session_db.session() as s, pytest.raises(subscriptions.SubscriptionCapReached):
+    with db.session() as s, pytest.raises(subscriptions.SubscriptionCapReached):
         subscriptions.add_subscription(
             s, alice, kind="theme", value="capex", delivery="dm", dest_ref="U1", cap=2
         )
-    with session_db.session() as s:
+    with db.session() as s:
         assert subscriptions.remove_subscription_by_id(s, bob, first.id) == 0
         assert subscriptions.count_subscriptions(s, alice) == 2
         assert subscriptions.remove_subscriptions(s, alice, kind="phrase", value="LLAMA 4") == 1
@@ -422,12 +417,12 @@ def test_subscription_repository(session_db: Database) -> None:
         assert len(subscriptions.all_subscriptions(s)) == 2
 
 
-def test_channel_repository(session_db: Database) -> None:
-    with session_db.session() as s:
+def test_channel_repository(db: Database) -> None:
+    with db.session() as s:
         made = channels.ensure_channel(s, "slack", "T1", "C1")
         assert channels.ensure_channel(s, "slack", "T1", "C1").id == made.id
         channels.ensure_channel(s, "slack", "T2", "C1")  # same ref, other workspace
-    with session_db.session() as s:
+    with db.session() as s:
         first = channels.set_schedule(s, "slack", "T1", "C1", time="08:00", timezone="Asia/Tokyo")
         assert (first.digest_tz, first.digest_days) == ("Asia/Tokyo", "mon-sun")
         again = channels.set_schedule(s, "slack", "T1", "C1", time="09:15", days="mon,wed")
@@ -436,7 +431,7 @@ def test_channel_repository(session_db: Database) -> None:
             "Asia/Tokyo",
             "mon,wed",
         )
-    with session_db.session() as s:
+    with db.session() as s:
         assert [c.ref for c in channels.scheduled_channels(s)] == ["C1"]
         assert channels.disable_digest(s, "slack", "T1", "C1") is not None
         assert channels.disable_digest(s, "slack", "T9", "nowhere") is None
