@@ -143,6 +143,8 @@ class FakeSlack:
             return {"ok": True, "channel": {"id": "D" + str(args.get("users", "X"))}}
         if method == "conversations.history":
             messages = list(reversed(self.history.get(str(args.get("channel")), [])))
+            if str(args.get("include_all_metadata")).lower() not in ("true", "1"):
+                messages = [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
             return {"ok": True, "messages": messages[: int(args.get("limit", 100))]}
         if method == "oauth.v2.access":
             install = self.installs.get(str(args.get("code")))
