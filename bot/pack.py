@@ -29,6 +29,9 @@ class Theme:
     description: str
     terms: Mapping[str, float]
     exemplars: tuple[str, ...]
+    # How much this theme's terms also count as topic vocabulary for the relevance gate
+    # (term weight x topic_weight): high for themes that only exist within the topic.
+    topic_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,10 @@ class TaggingConfig:
     theme_threshold: float = 1.5  # raw weight a theme needs to apply
     relative_floor: float = 0.0  # and this share of the best theme's raw weight
     title_weight: float = 1.5  # multiplier for terms found in the headline
-    repeat_bonus: float = 0.25  # extra weight per repeat of a term (up to 3 repeats)
+    repeat_bonus: float = 0.25  # extra share of a term's weight per repeat (up to 3 repeats)
     score_scale: float = 4.0  # score = 1 - exp(-raw / scale)
     max_themes: int = 5
+    length_norm: float = 150.0  # tokens; longer texts need theme_threshold * sqrt(len / norm)
 
 
 @dataclass(frozen=True)
@@ -52,28 +56,29 @@ class RelevanceWeights:
     title_subject: float = 0.8
     body_entity: float = 1.0
     sentence_subject: float = 0.5
-    ai_near: float = 1.6
+    topic_near: float = 1.6
     product: float = 0.8
     peer_headline: float = 2.5
     list_only: float = 2.5
     yardstick: float = 1.5
     other_sense: float = 3.0
     off_topic_context: float = 1.0
-    no_ai: float = 6.0
+    no_topic: float = 6.0
 
 
 @dataclass(frozen=True)
 class RelevanceConfig:
     """Vocabulary of the relevance gate. Phrases map to weights."""
 
-    subject: str
+    subject: str  # display name of the subject in reasons ("Meta")
+    topic: str  # display name of the topic in reasons ("AI")
     threshold: float
     window: int  # tokens either side of a subject mention that count as "near"
     list_window: int  # list words ("and", "as well as") allowed between names in a list
-    min_ai: float  # AI vocabulary weight near the subject below which relevance is penalised
+    min_topic: float  # topic vocabulary weight near the subject below which relevance drops
     entities: Mapping[str, float]  # names of the subject (company, people, nicknames)
-    products: Mapping[str, float]  # the subject's AI products: both a name and AI vocabulary
-    ai_terms: Mapping[str, float]
+    products: Mapping[str, float]  # the subject's products in the topic: name and topic word
+    topic_terms: Mapping[str, float]  # vocabulary of the topic
     peers: Mapping[str, float]  # other companies and their products
     other_senses: Mapping[str, float]  # phrases using the names in another sense
     off_topic_context: Mapping[str, float]  # words typical of unrelated senses
@@ -217,6 +222,7 @@ def _parse_themes(reader: _Reader, doc: Mapping[str, Any]) -> tuple[Theme, ...]:
                 description=reader.string(entry, "description"),
                 terms=terms,
                 exemplars=reader.strings(entry, "exemplars", where),
+                topic_weight=reader.number(entry, "topic_weight", default=0.0),
             )
         )
     return tuple(themes)
@@ -232,13 +238,14 @@ def _parse_relevance(reader: _Reader, doc: Mapping[str, Any]) -> RelevanceConfig
         raise reader.fail(f"{where}.threshold", "must be between 0 and 1")
     return RelevanceConfig(
         subject=reader.string(doc, "subject"),
+        topic=reader.string(doc, "topic"),
         threshold=threshold,
         window=int(reader.number(doc, "window", default=25)),
         list_window=int(reader.number(doc, "list_window", default=3)),
-        min_ai=reader.number(doc, "min_ai", default=1.5),
+        min_topic=reader.number(doc, "min_topic", default=1.5),
         entities=entities,
         products=reader.weights(doc, "products", where),
-        ai_terms=reader.weights(doc, "ai_terms", where),
+        topic_terms=reader.weights(doc, "topic_terms", where),
         peers=reader.weights(doc, "peers", where),
         other_senses=reader.weights(doc, "other_senses", where),
         off_topic_context=reader.weights(doc, "off_topic_context", where),

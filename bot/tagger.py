@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
+from typing import NamedTuple
 
 from bot.pack import Pack, TaggingConfig
 
 # Kinds of feature a lexicon phrase can carry.
-THEME, ENTITY, PRODUCT, AI, PEER, OTHER_SENSE, OFF_CONTEXT, CUE = range(8)
+THEME, ENTITY, PRODUCT, TOPIC, PEER, OTHER_SENSE, OFF_CONTEXT, CUE = range(8)
 
 _PUNCT = str.maketrans(
     {
@@ -34,11 +35,17 @@ _PUNCT = str.maketrans(
         "\u00a0": " ",
     }
 )
-_TOKEN = re.compile(r"[^\W_]+(?:\.\d+)*(?:'s)?")
+# A word (with decimals such as "3.1"), a possessive as a token of its own (so "Acme's cloud"
+# is not "Acme Cloud"), or sentence punctuation. ASCII text takes the faster pattern.
+_SCAN_ASCII = re.compile(r"[a-z0-9]+(?:\.[0-9]+)*|'s(?![a-z0-9])|[.!?\n]")
+_SCAN_UNICODE = re.compile(r"[^\W_]+(?:\.[0-9]+)*|'s(?![^\W_])|[.!?\n]")
 _SENTENCE_END = frozenset(".!?\n")
+_STEMS: dict[str, str] = {}
+_STEMS_MAX = 200_000
 _SUBJECT_SLOTS = 3  # a mention in the first tokens of a sentence is its grammatical subject
 _CUE_WINDOW = 5  # a yardstick cue must come this close before the mention
 _MAX_EVIDENCE = 5
+_MAX_REPEATS = 4  # repeats of a term beyond this add nothing
 _LIST_WORDS = frozenset({"and", "or", "as", "well", "plus", "&"})
 
 
@@ -51,7 +58,8 @@ class ThemeScore:
 
 @dataclass(frozen=True)
 class TagResult:
-    """relevant/relevance: is the subject's AI work the main topic (score in [0, 1]).
+    """relevant/relevance: is the subject's work in the pack's topic the main story
+    (score in [0, 1]).
 
     themes: the themes that apply, best first; empty when the item is not relevant.
     candidates: the themes that clear the threshold regardless of relevance (for storage).
@@ -76,45 +84,89 @@ def stem(token: str) -> str:
     return token[:-1]
 
 
-@dataclass
+def _stem_cached(word: str) -> str:
+    if len(_STEMS) >= _STEMS_MAX:
+        _STEMS.clear()
+    _STEMS[word] = stem(word)
+    return _STEMS[word]
+
+
 class _Doc:
-    text: str  # what evidence is cut from
-    tokens: list[str]
-    spans: list[tuple[int, int]]
-    sentence_start: list[bool]
-    title_len: int
+    """Tokens of one document. Sentence punctuation stays in the list as boundary tokens, so
+    no phrase can match across sentences; where tokens sit in the text is worked out only
+    when evidence needs it."""
+
+    def __init__(self, text: str, title: str = "") -> None:
+        norm = text.translate(_PUNCT).lower()
+        self._norm = norm
+        self._scan = _SCAN_ASCII if norm.isascii() else _SCAN_UNICODE
+        # Evidence comes from the original text unless lowercasing changed its length.
+        self.text = text if len(norm) == len(text) else norm
+        get = _STEMS.get
+        self.tokens = [get(w) or _stem_cached(w) for w in self._scan.findall(norm)]
+        self.title_len = len(self._scan.findall(title.translate(_PUNCT).lower())) if title else 0
+        self._marks: list[re.Match[str]] = []
+        self._pending = self._scan.finditer(norm)
+
+    def surface(self, start: int, end: int) -> str:
+        """The text of tokens start..end-1 as written."""
+        marks = self._marks
+        if len(marks) < end:  # scan only as far as evidence needs
+            marks.extend(islice(self._pending, end - len(marks)))
+        return self.text[marks[start].start() : marks[end - 1].end()]
+
+    def sentence_pos(self, index: int) -> int:
+        """How many tokens precede `index` in its sentence (counting stops at the cap)."""
+        pos = 0
+        while pos < _SUBJECT_SLOTS and index - pos > 0:
+            if self.tokens[index - pos - 1] in _SENTENCE_END:
+                break
+            pos += 1
+        return pos
 
 
 def tokenize(text: str) -> list[str]:
     """Normalised tokens of a phrase or text (the form lexicon keys take)."""
-    return _tokenize(text).tokens
-
-
-def _tokenize(text: str, title_len_chars: int = 0) -> _Doc:
-    norm = text.translate(_PUNCT).lower()
-    tokens: list[str] = []
-    spans: list[tuple[int, int]] = []
-    starts: list[bool] = []
-    prev_end = 0
-    for m in _TOKEN.finditer(norm):
-        tok, start, end = m.group(), m.start(), m.end()
-        starts.append(not tokens or any(c in _SENTENCE_END for c in norm[prev_end:start]))
-        prev_end = end
-        if tok.endswith("'s"):
-            # The possessive stays a token of its own: "Meta's AI" is not the product "Meta AI".
-            tokens.append(stem(tok[:-2]))
-            spans.append((start, end - 2))
-            tok, start = "'s", end - 2
-            starts.append(False)
-        tokens.append(stem(tok))
-        spans.append((start, end))
-    title_len = sum(1 for start, _ in spans if start < title_len_chars)
-    # Evidence comes from the original text unless lowercasing changed its length.
-    source = text if len(norm) == len(text) else norm
-    return _Doc(source, tokens, spans, starts, title_len)
+    return [t for t in _Doc(text).tokens if t not in _SENTENCE_END]
 
 
 Feature = tuple[int, str, float]
+
+
+class _Signals(NamedTuple):
+    """What a phrase tells the relevance gate, folded from all its features."""
+
+    name: float  # weight as a name of the subject (entity or product)
+    product: bool
+    topical: float  # weight as topic vocabulary
+    peer: bool
+    cue: bool
+    other_sense: float
+    off_topic: float
+
+
+class _Entry(NamedTuple):
+    phrase: tuple[str, ...]
+    tail: list[str]  # phrase[1:], ready to compare with a slice of the token list
+    themes: tuple[tuple[str, float], ...]  # theme id, term weight
+    signals: _Signals | None  # None when the phrase says nothing about relevance
+
+
+class _Hit(NamedTuple):
+    start: int  # token positions
+    end: int
+    entry: _Entry
+
+    @property
+    def phrase(self) -> tuple[str, ...]:
+        return self.entry.phrase
+
+
+def _signals(hit: _Hit) -> _Signals:
+    return hit.entry.signals or _NO_SIGNALS
+
+
+_NO_SIGNALS = _Signals(0.0, False, 0.0, False, False, 0.0, 0.0)
 
 
 class _Lexicon:
@@ -133,9 +185,9 @@ class _Lexicon:
     def _inherited(self, toks: tuple[str, ...]) -> list[Feature]:
         """Relevance features of the shorter phrases inside `toks`.
 
-        The longest match wins, so "Llama 3.1" must still count as a product mention and
-        "Meta AI" as a name of the subject. A phrase marking another sense inherits nothing:
-        that is how "Chan Zuckerberg" hides the "Zuckerberg" inside it.
+        The longest match wins, so a versioned product name ("Widget 3.1") must still count as
+        a product mention. A phrase marking another sense inherits nothing: that is how a
+        foundation named after a founder hides the founder's name inside it.
         """
         own = self._features[toks]  # its own weights override the inner phrases' ones
         if any(kind == OTHER_SENSE for kind, _, _ in own):
@@ -149,21 +201,37 @@ class _Lexicon:
                         extra.append(feat)
         return extra
 
-    def compile(self) -> dict[str, list[tuple[tuple[str, ...], tuple[Feature, ...]]]]:
-        index: dict[str, list[tuple[tuple[str, ...], tuple[Feature, ...]]]] = {}
-        for toks, feats in self._features.items():
-            merged = tuple(feats + self._inherited(toks))
-            index.setdefault(toks[0], []).append((toks, merged))
+    def compile(self, theme_topic: Mapping[str, float]) -> dict[str, list[_Entry]]:
+        """theme_topic: how much each theme's terms count as topic vocabulary."""
+        index: dict[str, list[_Entry]] = {}
+        for toks, own in self._features.items():
+            feats = own + self._inherited(toks)
+            themes = tuple((key, weight) for kind, key, weight in feats if kind == THEME)
+            entry = _Entry(toks, list(toks[1:]), themes, _fold(feats, themes, theme_topic))
+            index.setdefault(toks[0], []).append(entry)
         for entries in index.values():
-            entries.sort(key=lambda e: -len(e[0]))
+            entries.sort(key=lambda e: -len(e.phrase))
         return index
 
 
-@dataclass(frozen=True)
-class _Hit:
-    start: int
-    end: int
-    features: tuple[Feature, ...]
+def _fold(
+    feats: list[Feature], themes: tuple[tuple[str, float], ...], theme_topic: Mapping[str, float]
+) -> _Signals | None:
+    def best(*kinds: int) -> float:
+        return max((w for k, _, w in feats if k in kinds), default=0.0)
+
+    kinds = {k for k, _, _ in feats}
+    topical = max(best(PRODUCT, TOPIC), max((w * theme_topic[t] for t, w in themes), default=0.0))
+    signals = _Signals(
+        name=best(ENTITY, PRODUCT),
+        product=PRODUCT in kinds,
+        topical=topical,
+        peer=PEER in kinds,
+        cue=CUE in kinds,
+        other_sense=best(OTHER_SENSE),
+        off_topic=best(OFF_CONTEXT),
+    )
+    return None if signals == _NO_SIGNALS else signals
 
 
 class Tagger:
@@ -173,19 +241,19 @@ class Tagger:
         lex = _Lexicon()
         for theme in pack.themes:
             lex.add(theme.terms, THEME, theme.id)
-        lex.add(rel.entities, ENTITY, "entity")
-        lex.add(rel.products, PRODUCT, "product")
-        lex.add(rel.ai_terms, AI, "ai")
-        lex.add(rel.peers, PEER, "peer")
-        lex.add(rel.other_senses, OTHER_SENSE, "other")
-        lex.add(rel.off_topic_context, OFF_CONTEXT, "off")
-        lex.add(rel.yardstick_cues, CUE, "cue")
-        self._index = lex.compile()
+        lex.add(rel.entities, ENTITY)
+        lex.add(rel.products, PRODUCT)
+        lex.add(rel.topic_terms, TOPIC)
+        lex.add(rel.peers, PEER)
+        lex.add(rel.other_senses, OTHER_SENSE)
+        lex.add(rel.off_topic_context, OFF_CONTEXT)
+        lex.add(rel.yardstick_cues, CUE)
+        self._index = lex.compile({t.id: t.topic_weight for t in pack.themes})
         self._order = {t.id: i for i, t in enumerate(pack.themes)}
 
     def tag(self, title: str, text: str) -> TagResult:
         title = title or ""
-        doc = _tokenize(f"{title}\n\n{text or ''}", title_len_chars=len(title))
+        doc = _Doc(f"{title}\n\n{text or ''}", title)
         hits = self._match(doc)
         relevance, reasons = _Relevance(self.pack, doc, hits).score()
         candidates = self._themes(doc, hits)
@@ -199,63 +267,72 @@ class Tagger:
         )
 
     def _match(self, doc: _Doc) -> list[_Hit]:
+        """Longest phrase first at each position; matched tokens are not matched again."""
         hits: list[_Hit] = []
-        tokens, starts, index = doc.tokens, doc.sentence_start, self._index
-        n, i = len(tokens), 0
-        while i < n:
-            step = 1
-            for phrase, feats in index.get(tokens[i], ()):
-                size = len(phrase)
-                if size == 1 or (
-                    tuple(tokens[i : i + size]) == phrase and not any(starts[i + 1 : i + size])
-                ):
-                    hits.append(_Hit(i, i + size, feats))
-                    step = size
+        tokens, get = doc.tokens, self._index.get
+        skip = 0
+        for i, token in enumerate(tokens):
+            entries = get(token) if i >= skip else None
+            if entries is None:
+                continue
+            for entry in entries:
+                end = i + len(entry.phrase)
+                if end == i + 1 or tokens[i + 1 : end] == entry.tail:
+                    hits.append(_Hit(i, end, entry))
+                    skip = end
                     break
-            i += step
         return hits
 
     def _themes(self, doc: _Doc, hits: list[_Hit]) -> tuple[ThemeScore, ...]:
         cfg = self.pack.tagging
-        found: dict[str, dict[str, _TermHits]] = {}  # theme -> phrase as written -> hits
+        totals: dict[str, float] = {}
+        terms: dict[str, dict[tuple[str, ...], _TermHits]] = {}  # theme -> phrase -> hits
         for hit in hits:
-            for kind, theme_id, weight in hit.features:
-                if kind == THEME:
-                    surface = _surface(doc, hit)
-                    terms = found.setdefault(theme_id, {})
-                    slot = terms.setdefault(surface.lower(), _TermHits(surface, weight))
+            for theme_id, weight in hit.entry.themes:
+                found = terms.setdefault(theme_id, {})
+                slot = found.get(hit.phrase)
+                if slot is None:
+                    # The headline comes first, so a term's first hit says if it is in it.
+                    scale = cfg.title_weight if hit.start < doc.title_len else 1.0
+                    found[hit.phrase] = _TermHits(hit, weight * scale)
+                    totals[theme_id] = totals.get(theme_id, 0.0) + weight * scale
+                elif slot.count < _MAX_REPEATS:
                     slot.count += 1
-                    slot.in_title = slot.in_title or hit.start < doc.title_len
-        raw: list[tuple[float, str, tuple[str, ...]]] = []
-        for theme_id, terms in found.items():
-            parts = sorted(((t.value(cfg), t.surface) for t in terms.values()), reverse=True)
-            evidence = tuple(surface for value, surface in parts if value > 0)
-            raw.append((sum(v for v, _ in parts), theme_id, evidence[:_MAX_EVIDENCE]))
-        raw.sort(key=lambda r: (-r[0], self._order[r[1]]))
-        best = raw[0][0] if raw else 0.0
-        floor = max(cfg.theme_threshold, cfg.relative_floor * best)
+                    totals[theme_id] += slot.weight * cfg.repeat_bonus
+        ranked = sorted(totals.items(), key=lambda r: (-r[1], self._order[r[0]]))
+        best = ranked[0][1] if ranked else 0.0
+        # Long articles brush past many themes; a theme must weigh more in them to apply.
+        length_factor = max(1.0, math.sqrt(len(doc.tokens) / cfg.length_norm))
+        floor = max(cfg.theme_threshold * length_factor, cfg.relative_floor * best)
         return tuple(
-            ThemeScore(theme_id, round(1 - math.exp(-total / cfg.score_scale), 4), evidence)
-            for total, theme_id, evidence in raw[: cfg.max_themes]
+            ThemeScore(
+                theme_id,
+                round(1 - math.exp(-total / cfg.score_scale), 4),
+                _evidence(doc, terms[theme_id].values(), cfg),
+            )
+            for theme_id, total in ranked[: cfg.max_themes]
             if total >= floor
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class _TermHits:
-    surface: str
-    weight: float
-    count: int = 0
-    in_title: bool = False
+    first: _Hit  # evidence is the phrase as first written in the text
+    weight: float  # term weight, times the headline weight when in the headline
+    count: int = 1
 
     def value(self, cfg: TaggingConfig) -> float:
-        repeats = min(self.count, 4) - 1
-        value = self.weight * (1 + cfg.repeat_bonus * repeats)
-        return value * cfg.title_weight if self.in_title else value
+        return self.weight * (1 + cfg.repeat_bonus * (self.count - 1))
+
+
+def _evidence(doc: _Doc, terms: Iterable[_TermHits], cfg: TaggingConfig) -> tuple[str, ...]:
+    """The phrases that contributed most, strongest first, as written in the text."""
+    ranked = sorted((t for t in terms if t.weight > 0), key=lambda t: (-t.value(cfg), t.first))
+    return tuple(_surface(doc, t.first) for t in ranked[:_MAX_EVIDENCE])
 
 
 def _surface(doc: _Doc, hit: _Hit) -> str:
-    return doc.text[doc.spans[hit.start][0] : doc.spans[hit.end - 1][1]]
+    return doc.surface(hit.start, hit.end)
 
 
 def _sigmoid(z: float) -> float:
@@ -269,35 +346,32 @@ class _Relevance:
         self.cfg = pack.relevance
         self.doc = doc
         self.mentions: list[_Hit] = []
+        self.topical: list[tuple[_Hit, float]] = []
         self.peers: list[int] = []
         self.peer_at: dict[int, _Hit] = {}  # peer hits by first and last token
-        self.ai: list[tuple[_Hit, float]] = []
-        self.cues: list[int] = []
-        self.other: list[tuple[str, float]] = []
-        self.off: list[tuple[str, float]] = []
+        self.cues: set[int] = set()
+        self.other: list[tuple[_Hit, float]] = []
+        self.off: list[tuple[_Hit, float]] = []
         for hit in hits:
-            for kind, _key, weight in hit.features:
-                if kind in (ENTITY, PRODUCT) and (
-                    not self.mentions or self.mentions[-1] is not hit
-                ):
-                    self.mentions.append(hit)
-                if kind in (PRODUCT, AI):
-                    self.ai.append((hit, weight))
-                elif kind == PEER:
-                    self.peers.append(hit.start)
-                    self.peer_at[hit.start] = self.peer_at[hit.end - 1] = hit
-                elif kind == CUE:
-                    self.cues.append(hit.start)
-                elif kind == OTHER_SENSE:
-                    self.other.append((_surface(doc, hit), weight))
-                elif kind == OFF_CONTEXT:
-                    self.off.append((_surface(doc, hit), weight))
-
-    def _weight(self, hit: _Hit, kind: int) -> float:
-        return max((w for k, _, w in hit.features if k == kind), default=0.0)
+            s = hit.entry.signals
+            if s is None:
+                continue
+            if s.name:
+                self.mentions.append(hit)
+            if s.topical:
+                self.topical.append((hit, s.topical))
+            if s.peer:
+                self.peers.append(hit.start)
+                self.peer_at[hit.start] = self.peer_at[hit.end - 1] = hit
+            if s.cue:
+                self.cues.add(hit.start)
+            if s.other_sense:
+                self.other.append((hit, s.other_sense))
+            if s.off_topic:
+                self.off.append((hit, s.off_topic))
 
     def _in_list(self, hit: _Hit) -> bool:
-        """Is the mention one name in a run like "Microsoft, Google, Meta and Amazon"?
+        """Is the mention one name in a run like "Rival A, Rival B, Subject and Rival C"?
 
         Walks outwards over peer names separated only by punctuation or list words.
         """
@@ -319,11 +393,11 @@ class _Relevance:
         return linked >= 2
 
     def _yardstick(self, hit: _Hit) -> bool:
-        return any(hit.start - _CUE_WINDOW <= c < hit.start for c in self.cues)
+        return any(p in self.cues for p in range(hit.start - _CUE_WINDOW, hit.start))
 
     def score(self) -> tuple[float, tuple[str, ...]]:
         cfg, w, doc = self.cfg, self.cfg.weights, self.doc
-        subject = cfg.subject
+        subject, topic = cfg.subject, cfg.topic
         reasons: list[str] = []
         listed = [h for h in self.mentions if self._in_list(h)]
         yard = [h for h in self.mentions if h not in listed and self._yardstick(h)]
@@ -332,7 +406,7 @@ class _Relevance:
         in_body = [h for h in focus if h.start >= doc.title_len]
 
         def name(h: _Hit) -> float:
-            return max(self._weight(h, ENTITY), self._weight(h, PRODUCT))
+            return _signals(h).name
 
         z = w.bias
         if in_title:
@@ -343,25 +417,25 @@ class _Relevance:
                 reasons.append(f"{subject} is the subject of the headline")
         if in_body:
             z += w.body_entity * math.log1p(sum(name(h) for h in in_body))
-            subj = sum(1 for h in in_body if _sentence_pos(doc, h.start) < _SUBJECT_SLOTS)
+            subj = sum(1 for h in in_body if doc.sentence_pos(h.start) < _SUBJECT_SLOTS)
             z += w.sentence_subject * min(subj, 2)
             reasons.append(f"{len(in_body)} mention(s) of {subject} in the text")
-        if any(self._weight(h, PRODUCT) for h in focus):
+        if any(_signals(h).product for h in focus):
             z += w.product
-            reasons.append(f"names a {subject} AI product")
-        near, near_terms = self._ai_near(focus)
+            reasons.append(f"names a {subject} {topic} product")
+        near, near_terms = self._topic_near(focus)
         if near > 0:
-            z += w.ai_near * math.log1p(near)
-            reasons.append(f"AI vocabulary near {subject} mentions ({', '.join(near_terms)})")
-        if near < cfg.min_ai:
+            z += w.topic_near * math.log1p(near)
+            reasons.append(f"{topic} vocabulary near {subject} mentions ({', '.join(near_terms)})")
+        if near < cfg.min_topic:
             # Graded: one ambiguous word ("model") near the name is weak evidence.
-            z -= w.no_ai * (1 - near / cfg.min_ai)
+            z -= w.no_topic * (1 - near / cfg.min_topic)
             if not self.mentions:
                 reasons.append(f"{subject} is not mentioned")
             elif near == 0:
-                reasons.append(f"no AI vocabulary near {subject} mentions")
+                reasons.append(f"no {topic} vocabulary near {subject} mentions")
             else:
-                reasons.append(f"little AI vocabulary near {subject} mentions")
+                reasons.append(f"little {topic} vocabulary near {subject} mentions")
         if self.peers and not in_title and any(p < doc.title_len for p in self.peers):
             z -= w.peer_headline
             reasons.append(f"the headline is about another company, not {subject}")
@@ -373,32 +447,30 @@ class _Relevance:
             reasons.append(f"{subject}'s product used as a yardstick ({_surface(doc, yard[0])!r})")
         if self.other:
             z -= w.other_sense * min(sum(wt for _, wt in self.other), 2.0)
-            reasons.append(f"other sense of the name ({self.other[0][0]!r})")
+            reasons.append(f"other sense of the name ({_surface(doc, self.other[0][0])!r})")
         if self.off:
             z -= w.off_topic_context * min(sum(wt for _, wt in self.off), 2.0)
-            reasons.append(f"off-topic context ({', '.join(sorted({s for s, _ in self.off}))})")
+            reasons.append(
+                f"off-topic context ({', '.join(sorted({_surface(doc, h) for h, _ in self.off}))})"
+            )
         return _sigmoid(z), tuple(reasons)
 
-    def _ai_near(self, focus: list[_Hit]) -> tuple[float, list[str]]:
-        """Weight of AI vocabulary within `window` tokens of another subject mention."""
+    def _topic_near(self, focus: list[_Hit]) -> tuple[float, list[str]]:
+        """Weight of topic vocabulary within `window` tokens of another subject mention."""
         positions = sorted(h.start for h in focus)
-        total, terms = 0.0, list[str]()
-        for hit, weight in self.ai:
-            i = bisect_left(positions, hit.start)
-            near = [positions[j] for j in (i - 1, i, i + 1) if 0 <= j < len(positions)]
-            if any(p != hit.start and abs(p - hit.start) <= self.cfg.window for p in near):
+        window, count = self.cfg.window, len(positions)
+        total, terms, seen = 0.0, list[str](), set[tuple[str, ...]]()
+        j = 0
+        for hit, weight in self.topical:  # in text order, so j only moves forward
+            p = hit.start
+            while j < count and positions[j] < p:
+                j += 1
+            after = j + 1 if j < count and positions[j] == p else j  # skip the hit itself
+            if (j > 0 and p - positions[j - 1] <= window) or (
+                after < count and positions[after] - p <= window
+            ):
                 total += weight
-                surface = _surface(self.doc, hit)
-                if surface.lower() not in (t.lower() for t in terms) and len(terms) < 3:
-                    terms.append(surface)
+                if len(terms) < 3 and hit.phrase not in seen:
+                    seen.add(hit.phrase)
+                    terms.append(_surface(self.doc, hit))
         return total, terms
-
-
-def _sentence_pos(doc: _Doc, index: int) -> int:
-    """How many tokens precede `index` in its sentence."""
-    pos = 0
-    while index - pos > 0 and not doc.sentence_start[index - pos]:
-        pos += 1
-        if pos >= _SUBJECT_SLOTS:
-            break
-    return pos
