@@ -30,6 +30,10 @@ from bot.delivery import Destination, PermanentSendError, Sent, TransientSendErr
 from bot.messages import Message
 
 log = logging.getLogger(__name__)
+# slack_sdk logs whole request and response bodies at DEBUG, oauth.v2.access answers
+# (tokens) included: the Web API clients log through this logger, never below INFO.
+web_log = logging.getLogger("briefbot.slack.web")
+web_log.setLevel(logging.INFO)
 
 EVENT_TYPE = "briefbot_message"
 HISTORY_LIMIT = 200
@@ -71,6 +75,7 @@ def make_client(base_url: str, token: str | None = None) -> AsyncWebClient:
         token=token,
         base_url=base_url,
         timeout=30,
+        logger=web_log,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
             AsyncRateLimitErrorRetryHandler(max_retry_count=1),
