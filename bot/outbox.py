@@ -130,6 +130,7 @@ class Deliverer:
         self.send_timeout = lease.total_seconds() / 2
         self._last_send: dict[Destination, float] = {}
         self._warned_platforms: set[str] = set()
+        self._lease_ends = 0.0  # monotonic time when the current claim's leases run out
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -147,8 +148,10 @@ class Deliverer:
 
     async def drain_once(self, now: datetime | None = None) -> DrainReport:
         now = now or utcnow()
+        claimed_at = time.monotonic()
         rows = self._claim(now)
         report = DrainReport(claimed=len(rows))
+        self._lease_ends = claimed_at + self.lease.total_seconds()
         by_dest: dict[Destination, list[Claimed]] = defaultdict(list)
         for row in rows:
             by_dest[row.dest].append(row)
@@ -227,6 +230,12 @@ class Deliverer:
                 report.recovered += 1
                 return
         await self._wait_for_pace(row.dest)
+        if self._lease_ends - time.monotonic() < self.send_timeout:
+            # A long chain for one destination: the lease could run out during this send
+            # and another replica take the row. Hand it back untouched instead.
+            self._give_back(row, now)
+            report.retried += 1
+            return
         try:
             sent = await asyncio.wait_for(
                 sender.send(row.dest, message, row.key), timeout=self.send_timeout
@@ -258,17 +267,19 @@ class Deliverer:
         if platform not in self._warned_platforms:
             self._warned_platforms.add(platform)
             log.warning("no sender for platform %r; its messages wait until one starts", platform)
+        self._give_back(row, now + NO_SENDER_RETRY, f"no sender for platform {platform!r}")
+
+    def _give_back(self, row: Claimed, at: datetime, reason: str | None = None) -> None:
+        """Undo the claim: the attempt is not counted and an uncertain row stays uncertain."""
+        values: dict[str, Any] = {"attempts": OutboxMessage.attempts - 1, "lease_owner": None}
+        if row.uncertain:
+            values.update(status="sending", lease_until=at)
+        else:
+            values.update(status="pending", lease_until=None, next_attempt_at=at)
+        if reason is not None:
+            values["last_error"] = reason
         with self.db.session() as session:
-            session.execute(
-                self._ours(row).values(
-                    status="pending",
-                    attempts=OutboxMessage.attempts - 1,
-                    next_attempt_at=now + NO_SENDER_RETRY,
-                    last_error=f"no sender for platform {platform!r}",
-                    lease_owner=None,
-                    lease_until=None,
-                )
-            )
+            session.execute(self._ours(row).values(**values))
 
     # -- recording ---------------------------------------------------------------------
 

@@ -347,3 +347,41 @@ async def test_run_delivers_until_stopped(sqlite_db: Database, chat: ChatServer)
     stop.set()
     await asyncio.wait_for(task, timeout=2)
     assert chat.count_by_key() == {"late-arrival": 1}
+
+
+async def test_rows_the_lease_cannot_cover_are_handed_back(
+    sqlite_db: Database, chat: ChatServer
+) -> None:
+    for key in ("a1", "a2", "a3"):
+        queue(sqlite_db, key, ref="busy")
+    # Sends are abandoned after half the lease (0.5 s); with 0.3 s pacing the third send
+    # would start with only 0.4 s of lease left, so it is not started.
+    d = deliverer(sqlite_db, chat, lease=timedelta(seconds=1), pace_per_destination=0.3)
+
+    report = await d.drain_once(T0)
+
+    assert (report.sent, report.retried) == (2, 1)
+    assert chat.count_by_key() == {"a1": 1, "a2": 1}
+    handed_back = row(sqlite_db, "a3")
+    assert (handed_back.status, handed_back.attempts, handed_back.lease_owner) == (
+        "pending",
+        0,
+        None,
+    )
+    assert (await d.drain_once(T0)).sent == 1
+
+
+async def test_uncertain_row_stays_uncertain_while_no_sender_runs(
+    sqlite_db: Database, chat: ChatServer
+) -> None:
+    queue(sqlite_db, "a")
+    deliverer(sqlite_db, chat, owner="dead")._claim(T0)
+    await HttpSender(chat.url).send(dest(), note("a"), "a")  # posted, then the replica died
+    later = T0 + timedelta(minutes=5)
+
+    await Deliverer(sqlite_db, {}, owner="no-adapters-yet").drain_once(later)
+    assert row(sqlite_db, "a").status == "sending"
+
+    report = await deliverer(sqlite_db, chat).drain_once(later + timedelta(minutes=1))
+    assert report.recovered == 1
+    assert chat.count_by_key() == {"a": 1}
