@@ -74,8 +74,11 @@ class TagResult:
 
 
 def stem(token: str) -> str:
-    """Fold plural forms so 'H100s', 'GPUs' and 'data centres' meet their singulars."""
-    if len(token) <= 3 or token[-1] != "s" or token.endswith(("ss", "us", "is")):
+    """Fold plural forms so 'H100s', 'GPUs' and 'data centres' meet their singulars.
+
+    Text and pack phrases are folded alike, so a word wrongly cut ("campus") still matches.
+    """
+    if len(token) <= 3 or token[-1] != "s" or token.endswith(("ss", "is")):
         return token
     if token.endswith("ies") and len(token) > 4:
         return token[:-3] + "y"
@@ -423,7 +426,10 @@ class _Relevance:
         if any(_signals(h).product for h in focus):
             z += w.product
             reasons.append(f"names a {subject} {topic} product")
-        near, near_terms = self._topic_near(focus)
+        # A product name alone may be a common word (an animal, say): then other product
+        # mentions are no proof of the topic, only the surrounding vocabulary is.
+        named = any(not _signals(h).product for h in focus)
+        near, near_terms = self._topic_near(focus, count_products=named)
         if near > 0:
             z += w.topic_near * math.log1p(near)
             reasons.append(f"{topic} vocabulary near {subject} mentions ({', '.join(near_terms)})")
@@ -455,13 +461,15 @@ class _Relevance:
             )
         return _sigmoid(z), tuple(reasons)
 
-    def _topic_near(self, focus: list[_Hit]) -> tuple[float, list[str]]:
+    def _topic_near(self, focus: list[_Hit], count_products: bool) -> tuple[float, list[str]]:
         """Weight of topic vocabulary within `window` tokens of another subject mention."""
         positions = sorted(h.start for h in focus)
         window, count = self.cfg.window, len(positions)
         total, terms, seen = 0.0, list[str](), set[tuple[str, ...]]()
         j = 0
         for hit, weight in self.topical:  # in text order, so j only moves forward
+            if not count_products and _signals(hit).product:
+                continue
             p = hit.start
             while j < count and positions[j] < p:
                 j += 1

@@ -1,0 +1,304 @@
+"""Theme tagger and relevance gate: behaviour a reader of the digest would notice."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.evaluate import evaluate, format_report, load_items
+from bot.pack import default_pack_path, load_pack
+from bot.tagger import Tagger, TagResult, ThemeScore
+
+DATA = Path(__file__).parent / "data"
+MINIPACK = DATA / "minipack"
+META_THEMES = {
+    "agi",
+    "compute",
+    "datacenters-energy",
+    "capex",
+    "llama-models",
+    "open-source",
+    "meta-ai-assistant",
+    "business-model",
+    "competition",
+    "safety-policy",
+    "geopolitics",
+    "devices-metaverse",
+    "talent-org",
+    "training-data",
+}
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger(load_pack())
+
+
+def theme_ids(result: TagResult) -> list[str]:
+    return [t.id for t in result.themes]
+
+
+# --- the pack -------------------------------------------------------------------------------
+
+
+def test_default_pack_has_exactly_the_fourteen_themes() -> None:
+    pack = load_pack()
+    assert set(pack.theme_ids) == META_THEMES and len(pack.theme_ids) == 14
+    assert pack.path == default_pack_path()
+    assert pack.claims_path == pack.path / "claims.toml"
+    assert pack.feeds_path == pack.path / "feeds.opml"
+    compute = pack.theme("compute")
+    assert compute is not None and compute.terms and compute.description
+    assert pack.theme("no-such-theme") is None
+
+
+def test_every_exemplar_is_tagged_with_its_own_theme(tagger: Tagger) -> None:
+    for theme in tagger.pack.themes:
+        assert len(theme.exemplars) >= 2, theme.id
+        for exemplar in theme.exemplars:
+            found = [t.id for t in tagger.tag("", exemplar).candidates]
+            assert theme.id in found, (theme.id, exemplar, found)
+
+
+def test_env_variable_selects_the_pack(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRIEFBOT_PACK", str(MINIPACK))
+    assert load_pack().name == "voltvan"
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "complaint"),
+    [
+        ("themes.toml", "[[theme]]\nid = 'x'\nname = 'X'\ndescription = 'd'\n", "terms"),
+        ("themes.toml", "[[theme]\n", "invalid TOML"),
+        ("themes.toml", "[[theme]]\nid = 'Bad Id'\n", "lowercase"),
+        ("pack.toml", "name = 'p'\n[relevance]\nsubject = 'S'\ntopic = 'T'\n", "entities"),
+    ],
+)
+def test_broken_pack_names_file_and_problem(
+    tmp_path: Path, file: str, content: str, complaint: str
+) -> None:
+    for name in ("pack.toml", "themes.toml"):
+        (tmp_path / name).write_text((MINIPACK / name).read_text())
+    (tmp_path / file).write_text(content)
+    with pytest.raises(ValueError, match=re.escape(file)) as err:
+        load_pack(tmp_path)
+    assert complaint in str(err.value)
+
+
+def test_unknown_setting_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "themes.toml").write_text((MINIPACK / "themes.toml").read_text())
+    text = (MINIPACK / "pack.toml").read_text().replace("theme_threshold", "theme_treshold")
+    (tmp_path / "pack.toml").write_text(text)
+    with pytest.raises(ValueError, match="theme_treshold"):
+        load_pack(tmp_path)
+
+
+def test_missing_pack_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a directory"):
+        load_pack(tmp_path / "nope")
+
+
+# --- tagging --------------------------------------------------------------------------------
+
+
+def test_tagging_is_deterministic(tagger: Tagger) -> None:
+    title = "Meta lifts capital spending forecast as it buys more Nvidia GPUs"
+    text = "The Facebook parent said capex would rise to fund data centers for Llama 4."
+    first = tagger.tag(title, text)
+    assert first == tagger.tag(title, text) == Tagger(load_pack()).tag(title, text)
+    assert first.relevant and {"capex", "compute"} <= set(theme_ids(first))
+
+
+def test_evidence_is_text_from_the_article(tagger: Tagger) -> None:
+    for item in load_items(DATA / "devset.jsonl")[:60]:
+        result = tagger.tag(item.title, item.text)
+        whole = f"{item.title}\n\n{item.text}"
+        for theme in result.candidates:
+            assert theme.evidence, theme
+            for phrase in theme.evidence:
+                assert phrase in whole, (item.id, theme.id, phrase)
+
+
+def test_plurals_hyphens_and_curly_quotes_match(tagger: Tagger) -> None:
+    result = tagger.tag(
+        "Meta\u2019s open-source push",
+        "Mark Zuckerberg said Meta\u2019s H100s and other GPUs train open weights models "
+        "released as open source.",
+    )
+    assert result.relevant
+    by_id = {t.id: t for t in result.themes}
+    assert "H100s" in by_id["compute"].evidence
+    assert "open-source" in by_id["open-source"].evidence
+    unhyphenated = tagger.tag("Meta’s open source push", "Meta AI models are open.")
+    assert "open source" in _theme(unhyphenated, "open-source").evidence
+
+
+def test_scores_are_bounded_and_best_first(tagger: Tagger) -> None:
+    result = tagger.tag(
+        "Meta releases Llama 3.1 405B, its largest open model",
+        "The model's weights are free to download; it rivals GPT-4 on benchmarks.",
+    )
+    scores = [t.score for t in result.themes]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0 < s <= 1 for s in scores) and 0 <= result.relevance <= 1
+    assert theme_ids(result)[0] == "llama-models"
+
+
+def test_headline_mentions_weigh_more(tagger: Tagger) -> None:
+    body = "Engineers said the cluster of Nvidia graphics processors is used for AI training."
+    with_title = tagger.tag("Meta builds a new AI cluster", body)
+    in_body_only = tagger.tag("A new AI cluster", body.replace("Engineers", "Meta engineers"))
+    assert with_title.relevance > in_body_only.relevance
+    theme_in_title = tagger.tag("Meta adds GPUs", "Meta said the AI work continues.")
+    theme_in_body = tagger.tag("Meta update", "Meta said the AI work needs GPUs.")
+    assert _score(theme_in_title, "compute") > _score(theme_in_body, "compute")
+
+
+def _score(result: TagResult, theme_id: str) -> float:
+    return next((t.score for t in result.candidates if t.id == theme_id), 0.0)
+
+
+def _theme(result: TagResult, theme_id: str) -> ThemeScore:
+    return next(t for t in result.candidates if t.id == theme_id)
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "why"),
+    [
+        (
+            "Anthropic ships Claude upgrade",
+            "Anthropic's new model writes code faster and is cheaper for developers.",
+            "not mentioned",
+        ),
+        (
+            "Startup's model outperforms Llama 3 on maths",
+            "The French lab said its open model beats Llama 3 70B and GPT-3.5 on most tests.",
+            "yardstick",
+        ),
+        (
+            "Chip demand lifts Nvidia results",
+            "Nvidia said Microsoft, Meta, Amazon and Google kept ordering its AI accelerators.",
+            "list",
+        ),
+        (
+            "Meta raises Quest headset price",
+            "Meta said the Quest 3 virtual reality headset will cost $50 more from March.",
+            "vocabulary",
+        ),
+        (
+            "Trekking with llamas in the Andes",
+            "Guides lead llamas and alpacas along mountain trails; the wool is sold in town.",
+            "off-topic",
+        ),
+        (
+            "Meta-analysis finds AI tutors help students",
+            "A meta-analysis of 30 trials found AI tutoring models improved test scores.",
+            "other sense",
+        ),
+        (
+            "Chan Zuckerberg Initiative funds AI biology models",
+            "The philanthropy of Priscilla Chan and Mark Zuckerberg trains AI models of cells.",
+            "other sense",
+        ),
+    ],
+)
+def test_hard_negatives_are_not_relevant(tagger: Tagger, title: str, text: str, why: str) -> None:
+    result = tagger.tag(title, text)
+    assert not result.relevant, result.reasons
+    assert result.themes == ()
+    assert any(why in reason for reason in result.reasons), result.reasons
+
+
+def test_comparing_llama_with_gpt4_is_relevant(tagger: Tagger) -> None:
+    result = tagger.tag(
+        "Llama 3 vs GPT-4: how Meta's open model stacks up",
+        "Meta's Llama 3 70B trails OpenAI's GPT-4 only narrowly on reasoning benchmarks.",
+    )
+    assert result.relevant
+    assert {"llama-models", "competition"} <= set(theme_ids(result))
+
+
+def test_informal_names_of_the_company_count(tagger: Tagger) -> None:
+    result = tagger.tag(
+        "Facebook parent plans more AI spending",
+        "The Menlo Park company expects capital expenditures to climb as it adds AI servers.",
+    )
+    assert result.relevant and "capex" in theme_ids(result)
+
+
+def test_irrelevant_items_keep_candidate_themes(tagger: Tagger) -> None:
+    result = tagger.tag("OpenAI buys more GPUs", "OpenAI signed for Nvidia H100 clusters.")
+    assert not result.relevant and result.themes == ()
+    assert "compute" in [t.id for t in result.candidates]
+
+
+def test_empty_and_odd_input_do_not_break(tagger: Tagger) -> None:
+    assert not tagger.tag("", "").relevant
+    odd = tagger.tag("Meta \u00e9t\u00e9 \U0001f916 AI", "'s ... ??? \u0130stanbul " * 50)
+    assert isinstance(odd.relevance, float)
+
+
+# --- a second pack: the engine has nothing subject-specific -------------------------------
+
+
+def test_minipack_tags_its_own_domain() -> None:
+    mini = Tagger(load_pack(MINIPACK))
+    result = mini.tag(
+        "Voltvan opens second battery factory",
+        "Voltvan said the plant will build lithium cells that add range to its electric vans.",
+    )
+    assert result.relevant
+    assert set(theme_ids(result)) == {"batteries", "factories"}
+
+
+def test_minipack_sees_nothing_in_meta_news() -> None:
+    mini = Tagger(load_pack(MINIPACK))
+    result = mini.tag(
+        "Meta releases Llama 4 and plans gigawatt data centers",
+        "Zuckerberg said the open-source models trained on H100s power Meta AI.",
+    )
+    assert not result.relevant
+    assert {t.id for t in result.candidates} <= {"batteries", "factories"}
+
+
+def test_engine_source_has_no_subject_words() -> None:
+    root = Path(__file__).parent.parent / "bot"
+    for module in ("tagger.py", "evaluate.py"):
+        source = (root / module).read_text().lower()
+        for word in ("meta", "llama", "zuckerberg", "openai", "nvidia"):
+            assert word not in source, (module, word)
+
+
+# --- evaluation -----------------------------------------------------------------------------
+
+
+def test_evaluate_counts_and_formats(tmp_path: Path) -> None:
+    rows = [
+        {"id": "a", "title": "Voltvan battery news", "text": "Voltvan electric battery cells.",
+         "relevant": True, "themes": ["batteries"]},
+        {"id": "b", "title": "Voltvan", "text": "Voltvan electric vans get a new factory.",
+         "relevant": True, "themes": ["batteries"]},
+        {"id": "c", "title": "Ford news", "text": "Ford electric trucks.",
+         "relevant": False, "themes": []},
+    ]  # fmt: skip
+    path = tmp_path / "set.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    report = evaluate(Tagger(load_pack(MINIPACK)), load_items(path))
+    assert report.items == 3 and report.relevance_accuracy == 1.0
+    batteries = report.per_theme["batteries"]
+    assert (batteries.tp, batteries.fp, batteries.fn) == (1, 0, 1)
+    assert report.per_theme["factories"].fp == 1
+    assert report.micro.precision == 0.5 and report.micro.recall == 0.5
+    text = format_report(report)
+    assert "batteries" in text and "relevance accuracy: 1.000" in text
+    assert "theme micro-F1: 0.500" in text
+
+
+def test_malformed_dev_set_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"id": "a", "title": "t", "text": "x", "relevant": "yes", "themes": []}\n')
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1"):
+        load_items(path)
