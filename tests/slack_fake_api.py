@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 MESSAGE_METHODS = {"chat.postMessage", "chat.postEphemeral", "response_url"}
 _OUR_LINK = re.compile(r"<https?://[^<>|\s]+(?:\|[^<>]*)?>")
@@ -47,6 +47,8 @@ class FakeSlack:
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     installs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    _socket: web.WebSocketResponse | None = None
     _runner: web.AppRunner | None = None
     _port: int = 0
     _ts: int = 0
@@ -57,6 +59,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
+        app.router.add_get("/socket", self._socket_mode)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -92,6 +95,15 @@ class FakeSlack:
             await asyncio.sleep(0.01)
         return self.of(method)
 
+    async def push(self, envelope: dict[str, Any], within: float = 5.0) -> None:
+        """Send a Socket Mode envelope once the bot has connected."""
+        deadline = time.monotonic() + within
+        while self._socket is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("the bot never opened a Socket Mode connection")
+            await asyncio.sleep(0.01)
+        await self._socket.send_json(envelope)
+
     # --- handlers ------------------------------------------------------------------------
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -119,6 +131,17 @@ class FakeSlack:
         self._check_message("response_url", args)
         return web.Response(text="ok")
 
+    async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        hello = {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}}
+        await socket.send_json(hello)
+        self._socket = socket
+        async for frame in socket:
+            if frame.type == WSMsgType.TEXT:
+                self.socket_acks.append(json.loads(frame.data))
+        return socket
+
     def _check_message(self, method: str, args: dict[str, Any]) -> None:
         payload = {"text": args.get("text"), "blocks": _maybe_json(args.get("blocks"))}
         self.violations.extend(f"{method}: {p}" for p in block_kit_problems(payload))
@@ -132,6 +155,8 @@ class FakeSlack:
                 "bot_id": "B1",
                 "url": "https://fake.slack.example/",
             }
+        if method == "apps.connections.open":
+            return {"ok": True, "url": f"ws://127.0.0.1:{self._port}/socket"}
         if method == "users.info":
             user = self.users.get(str(args.get("user")))
             if user is None:

@@ -1,0 +1,95 @@
+"""Socket Mode over a loopback WebSocket, mode selection, and the app manifest."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from adapters.slack_app.app import build_slack, slack_mode
+from adapters.slack_app.oauth import BOT_SCOPES
+from bot.commands import CommandHandler
+from bot.config import Settings
+from bot.pack import load_pack
+from storage.db import Database
+from tests.slack_fake_api import FakeSlack
+
+MANIFEST = Path(__file__).resolve().parents[1] / "slack" / "manifest.yml"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    server = FakeSlack()
+    await server.start()
+    yield server
+    await server.close()
+    assert server.violations == []
+
+
+async def test_socket_mode_acks_the_envelope_and_answers_the_command(
+    fake: FakeSlack, sqlite_db: Database
+) -> None:
+    settings = Settings(
+        _env_file=None,
+        slack_api_url=fake.api_url,
+        slack_bot_token="xoxb-socket",
+        slack_app_token="xapp-socket",
+    )
+    adapter = build_slack(settings, CommandHandler(sqlite_db, load_pack().themes), pace=0.0)
+    assert adapter.web_routes() == []
+    (loop,) = adapter.coroutines()
+    task = asyncio.create_task(loop)
+    try:
+        command = {
+            "team_id": "T1",
+            "channel_id": "C1",
+            "user_id": "U1",
+            "command": "/brief",
+            "text": "themes",
+            "response_url": fake.response_url("socket"),
+            "trigger_id": "t",
+            "api_app_id": "A1",
+        }
+        await fake.push(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": command,
+            }
+        )
+        (answer,) = await fake.wait_for("response_url")
+        assert "Open weights" in str(answer.args["blocks"])
+        assert answer.args["response_type"] == "ephemeral"
+        assert any(ack.get("envelope_id") == "env-1" for ack in fake.socket_acks)
+        assert fake.of("apps.connections.open")[0].token == "xapp-socket"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def test_mode_follows_the_credentials() -> None:
+    def mode(**values: str) -> str | None:
+        return slack_mode(Settings(_env_file=None, **values))  # type: ignore[arg-type]
+
+    assert mode() is None
+    assert mode(slack_bot_token="b", slack_app_token="a") == "socket"
+    assert mode(slack_bot_token="b", slack_signing_secret="s") == "http"
+    assert mode(slack_signing_secret="s", slack_client_id="i", slack_client_secret="c") == "oauth"
+    with pytest.raises(ValueError, match="not configured"):
+        build_slack(Settings(_env_file=None), object())  # type: ignore[arg-type]
+
+
+def test_manifest_asks_for_exactly_the_scopes_and_features_the_bot_uses() -> None:
+    text = MANIFEST.read_text()
+    bot_scopes = text.split("    bot:\n", 1)[1].split("settings:", 1)[0]
+    assert re.findall(r"- (\S+)", bot_scopes) == list(BOT_SCOPES)
+    assert re.findall(r"- command: (\S+)", text) == ["/claim", "/brief"]
+    assert "- app_home_opened" in text and "home_tab_enabled: true" in text
+    assert re.search(r"interactivity:\n\s+is_enabled: true", text)
+    assert "/slack/oauth_redirect" in text and "socket_mode_enabled: true" in text
