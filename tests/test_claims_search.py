@@ -71,11 +71,12 @@ def test_ranked_lookup_on_the_database(stored: StoredClaims) -> None:
     assert engine.lookup("banana bread").matches == ()
 
 
-@pytest.mark.parametrize("query", HOSTILE)
-def test_hostile_queries_never_reach_sql(stored: StoredClaims, query: str) -> None:
-    result = LookupEngine(stored).lookup(query)
-    assert result.matches == () and result.message
-    assert stored.search.search([query, "h100"], 5)  # bad tokens dropped, good one searched
+def test_hostile_queries_never_reach_sql(stored: StoredClaims) -> None:
+    engine = LookupEngine(stored)
+    for query in HOSTILE:
+        result = engine.lookup(query)
+        assert result.matches == () and result.message, query
+        assert stored.search.search([query, "h100"], 5)  # bad token dropped, good one searched
     with stored.db.session() as session:
         assert session.scalar(select(Claim).limit(1)) is not None  # the table survived
 

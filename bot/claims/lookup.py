@@ -33,6 +33,7 @@ SPECIFIC_IDF = 1.5
 NOTHING = "No tracked claim matches."
 BROAD_COUNT = 8
 COMMON_SHARE = 0.2
+CANDIDATE_CACHE = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +154,24 @@ class LookupResult:
         return {"query": self.query, "matches": [m.to_json() for m in self.matches]}
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """What scoring needs of a claim; the full record is fetched only for the winners."""
+
+    id: str
+    tokens: frozenset[str]
+    figures: tuple[Figure, ...]
+    length: int
+
+    @classmethod
+    def of(cls, record: ClaimRecord) -> Candidate:
+        return cls(record.id, record.tokens, record.figures, len(record.statement))
+
+
 class ClaimStore(Protocol):
     def vocabulary(self) -> Vocabulary: ...
 
-    def candidates(self, query: ParsedQuery, limit: int) -> list[ClaimRecord]: ...
+    def candidates(self, query: ParsedQuery, limit: int) -> list[Candidate]: ...
 
     def get(self, claim_ids: Sequence[str]) -> list[ClaimRecord]: ...
 
@@ -208,7 +223,9 @@ def _figure_score(query: Sequence[Figure], claim: Sequence[Figure]) -> float:
     return sum(best) / len(best)
 
 
-def score_claim(query: ParsedQuery, record: ClaimRecord, vocabulary: Vocabulary) -> float:
+def score_claim(
+    query: ParsedQuery, record: ClaimRecord | Candidate, vocabulary: Vocabulary
+) -> float:
     """Relevance of one claim to a parsed query, in [0, 1]."""
     text = _text_score(query, record.tokens, vocabulary)
     if not query.figures:
@@ -224,6 +241,7 @@ class ClaimIndex:
 
     def __init__(self, records: Iterable[ClaimRecord] = ()) -> None:
         self._records: dict[str, ClaimRecord] = {}
+        self._candidates: dict[str, Candidate] = {}
         self._postings: dict[str, set[str]] = {}
         self._vocabulary = Vocabulary()
         self._coverage: dict[str, list[CoverageRef]] = {}
@@ -238,6 +256,7 @@ class ClaimIndex:
         if not record.tokens:
             record = record.with_tokens()
         self._records[record.id] = record
+        self._candidates[record.id] = Candidate.of(record)
         for token in record.tokens:
             self._postings.setdefault(token, set()).add(record.id)
         self._vocabulary.add_document(record.tokens)
@@ -251,11 +270,11 @@ class ClaimIndex:
     def vocabulary(self) -> Vocabulary:
         return self._vocabulary
 
-    def candidates(self, query: ParsedQuery, limit: int) -> list[ClaimRecord]:
+    def candidates(self, query: ParsedQuery, limit: int) -> list[Candidate]:
         ids: set[str] = set()
         for term in search_terms(query):
             ids |= self._postings.get(term, set())
-        return [self._records[i] for i in sorted(ids)][:limit]
+        return [self._candidates[i] for i in sorted(ids)][:limit]
 
     def get(self, claim_ids: Sequence[str]) -> list[ClaimRecord]:
         return [self._records[i] for i in claim_ids if i in self._records]
@@ -272,7 +291,7 @@ class LookupEngine:
         store: ClaimStore,
         *,
         floor: float = FLOOR,
-        candidate_limit: int = 500,
+        candidate_limit: int = 200,
         coverage_per_claim: int = 3,
     ) -> None:
         self.store = store
@@ -294,10 +313,12 @@ class LookupEngine:
         nothing = not any(s >= self.floor for s, _ in scored)
         if nothing and len(scored) >= BROAD_COUNT and _too_general(parsed, vocabulary):
             return LookupResult(shown, problem=_broad_message(parsed, len(scored)))
-        ranked = sorted(
-            ((s, r) for s, r in scored if s >= self.floor),
-            key=lambda pair: (-round(pair[0], 6), len(pair[1].statement), pair[1].id),
+        top = sorted(
+            ((s, c) for s, c in scored if s >= self.floor),
+            key=lambda pair: (-round(pair[0], 6), pair[1].length, pair[1].id),
         )[:limit]
+        records = {r.id: r for r in self.store.get([c.id for _, c in top])}
+        ranked = [(s, records[c.id]) for s, c in top if c.id in records]
         ranked = self._with_successors(ranked, limit)
         trails = self.store.coverage([r.id for _, r in ranked], self.coverage_per_claim)
         matches = tuple(
@@ -376,7 +397,7 @@ def record_from_row(row: Claim) -> ClaimRecord:
         seed=row.seed,
         themes=tuple(str(t) for t in row.themes or ()),
         status=row.status,
-        figures=tuple(Figure.from_dict(f) for f in row.figures or () if isinstance(f, dict)),
+        figures=_figures(row.figures),
         keywords=tuple(str(k) for k in row.keywords or ()),
         origin=row.origin,
         superseded_by=row.superseded_by,
@@ -398,6 +419,9 @@ class StoredClaims:
         self.refresh_seconds = refresh_seconds
         self._vocabulary: Vocabulary | None = None
         self._loaded_at = 0.0
+        # Candidate claims change rarely (status lives in the full record, read fresh), so
+        # they are cached as long as the term counts and dropped with them.
+        self._candidates: dict[str, Candidate] = {}
 
     def vocabulary(self) -> Vocabulary:
         now = time.monotonic()
@@ -406,18 +430,34 @@ class StoredClaims:
             vocabulary = Vocabulary()
             vocabulary.add_counts(counts, total)
             self._vocabulary, self._loaded_at = vocabulary, now
+            self._candidates = {}
         return self._vocabulary
 
-    def candidates(self, query: ParsedQuery, limit: int) -> list[ClaimRecord]:
+    def candidates(self, query: ParsedQuery, limit: int) -> list[Candidate]:
         terms = _informative_terms(search_terms(query), self.vocabulary())
-        return self.get(self.search.search(terms, limit))
+        ids = self.search.search(terms, limit)
+        missing = [i for i in ids if i not in self._candidates]
+        if missing:
+            if len(self._candidates) > CANDIDATE_CACHE:
+                self._candidates = {}
+            columns = select(
+                Claim.id, Claim.search_text, Claim.figures, func.length(Claim.statement)
+            ).where(Claim.id.in_(missing))
+            with self.db.engine.connect() as conn:
+                for claim_id, text, figures, length in conn.execute(columns):
+                    self._candidates[claim_id] = Candidate(
+                        claim_id, frozenset(text.split()), _figures(figures), length
+                    )
+        return [self._candidates[i] for i in ids if i in self._candidates]
 
     def get(self, claim_ids: Sequence[str]) -> list[ClaimRecord]:
+        """Full records, in the order asked for."""
         if not claim_ids:
             return []
         with self.db.session() as session:
             rows = session.scalars(select(Claim).where(Claim.id.in_(list(claim_ids)))).all()
-            return [record_from_row(row) for row in rows]
+            found = {row.id: record_from_row(row) for row in rows}
+        return [found[i] for i in claim_ids if i in found]
 
     def coverage(self, claim_ids: Sequence[str], per_claim: int) -> dict[str, list[CoverageRef]]:
         if not claim_ids or per_claim <= 0:
@@ -435,11 +475,22 @@ class StoredClaims:
         )
         query = select(ranked).where(ranked.c.n <= per_claim).order_by(ranked.c.n)
         trails: dict[str, list[CoverageRef]] = {}
-        with self.db.session() as session:
-            for claim_id, title, url, published, _ in session.execute(query):
+        with self.db.engine.connect() as conn:
+            for claim_id, title, url, published, _ in conn.execute(query):
                 ref = CoverageRef(title, url or "", _iso(published))
                 trails.setdefault(claim_id, []).append(ref)
         return trails
+
+
+def _figures(raw: Any) -> tuple[Figure, ...]:
+    """Stored figures; a malformed entry is skipped rather than failing the lookup."""
+    figures: list[Figure] = []
+    for entry in raw if isinstance(raw, list) else ():
+        try:
+            figures.append(Figure.from_dict(entry))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return tuple(figures)
 
 
 def _iso(moment: datetime) -> str:
