@@ -140,6 +140,7 @@ class _Signals(NamedTuple):
     """What a phrase tells the relevance gate, folded from all its features."""
 
     name: float  # weight as a name of the subject (entity or product)
+    entity: bool  # holds a name of the subject itself, not just a product name
     product: bool
     topical: float  # weight as topic vocabulary
     peer: bool
@@ -169,7 +170,7 @@ def _signals(hit: _Hit) -> _Signals:
     return hit.entry.signals or _NO_SIGNALS
 
 
-_NO_SIGNALS = _Signals(0.0, False, 0.0, False, False, 0.0, 0.0)
+_NO_SIGNALS = _Signals(0.0, False, False, 0.0, False, False, 0.0, 0.0)
 
 
 class _Lexicon:
@@ -227,6 +228,7 @@ def _fold(
     topical = max(best(PRODUCT, TOPIC), max((w * theme_topic[t] for t, w in themes), default=0.0))
     signals = _Signals(
         name=best(ENTITY, PRODUCT),
+        entity=ENTITY in kinds,
         product=PRODUCT in kinds,
         topical=topical,
         peer=PEER in kinds,
@@ -395,6 +397,10 @@ class _Relevance:
                     break
         return linked >= 2
 
+    def _peer_leads(self) -> bool:
+        """Is another company the first name in the headline?"""
+        return bool(self.peers) and self.peers[0] < _SUBJECT_SLOTS
+
     def _yardstick(self, hit: _Hit) -> bool:
         return any(p in self.cues for p in range(hit.start - _CUE_WINDOW, hit.start))
 
@@ -428,7 +434,7 @@ class _Relevance:
             reasons.append(f"names a {subject} {topic} product")
         # A product name alone may be a common word (an animal, say): then other product
         # mentions are no proof of the topic, only the surrounding vocabulary is.
-        named = any(not _signals(h).product for h in focus)
+        named = any(_signals(h).entity for h in focus)
         near, near_terms = self._topic_near(focus, count_products=named)
         if near > 0:
             z += w.topic_near * math.log1p(near)
@@ -445,12 +451,18 @@ class _Relevance:
         if self.peers and not in_title and any(p < doc.title_len for p in self.peers):
             z -= w.peer_headline
             reasons.append(f"the headline is about another company, not {subject}")
+        elif in_title and in_title[0].start >= _SUBJECT_SLOTS and self._peer_leads():
+            z -= w.peer_headline / 2
+            reasons.append(f"the headline leads with another company, not {subject}")
         if (listed or yard) and not focus:
             z -= w.list_only
             reasons.append(f"{subject} appears only in a list or as a comparison")
         if yard and not in_title:
             z -= w.yardstick
-            reasons.append(f"{subject}'s product used as a yardstick ({_surface(doc, yard[0])!r})")
+            reasons.append(
+                f"{subject} named only as a yardstick or past affiliation"
+                f" ({_surface(doc, yard[0])!r})"
+            )
         if self.other:
             z -= w.other_sense * min(sum(wt for _, wt in self.other), 2.0)
             reasons.append(f"other sense of the name ({_surface(doc, self.other[0][0])!r})")
