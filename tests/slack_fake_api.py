@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
+from bot.config import Settings
+
 MESSAGE_METHODS = {"chat.postMessage", "chat.postEphemeral", "response_url"}
 _OUR_LINK = re.compile(r"<https?://[^<>|\s]+(?:\|[^<>]*)?>")
 
@@ -316,3 +318,18 @@ def signed_headers(
         "X-Slack-Request-Timestamp": ts,
         "X-Slack-Signature": f"v0={digest}",
     }
+
+
+_SLACK_FIELDS = (
+    "slack_bot_token",
+    "slack_app_token",
+    "slack_signing_secret",
+    "slack_client_id",
+    "slack_client_secret",
+)
+
+
+def slack_settings(**values: Any) -> Settings:
+    """Settings from ``values`` only: no .env file, no SLACK_* variables from the shell."""
+    given = {name: None for name in _SLACK_FIELDS} | {"admin_users": ""} | values
+    return Settings(_env_file=None, **given)  # type: ignore[call-arg]

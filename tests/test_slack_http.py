@@ -23,11 +23,10 @@ from bot.claims.ledger import load_ledger
 from bot.claims.lookup import ClaimIndex, LookupEngine
 from bot.commands import Caller, CommandHandler
 from bot.commands.requests import ListSubscriptions, Subscribe
-from bot.config import Settings
 from bot.messages import Digest, Message, Story, SubscriptionList, ThemeSection
 from bot.pack import Pack, load_pack
 from storage.db import Database
-from tests.slack_fake_api import FakeSlack, signed_headers
+from tests.slack_fake_api import FakeSlack, signed_headers, slack_settings
 
 SECRET = "test-signing-secret"
 NOW = datetime(2024, 7, 23, 9, 0, tzinfo=UTC)
@@ -161,8 +160,7 @@ class Slack:
 
 @pytest.fixture
 async def slack(fake: FakeSlack, handler: CommandHandler) -> AsyncIterator[Slack]:
-    settings = Settings(
-        _env_file=None,
+    settings = slack_settings(
         slack_api_url=fake.api_url,
         slack_bot_token="xoxb-test-token",
         slack_signing_secret=SECRET,

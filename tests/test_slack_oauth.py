@@ -15,12 +15,11 @@ from aiohttp import web
 from adapters.slack_app.app import SlackAdapter, build_slack
 from adapters.slack_app.oauth import BotStore
 from bot.commands import CommandHandler
-from bot.config import Settings
 from bot.delivery import Destination
 from bot.messages import Notice
 from bot.pack import load_pack
 from storage.db import Database
-from tests.slack_fake_api import FakeSlack, signed_headers
+from tests.slack_fake_api import FakeSlack, signed_headers, slack_settings
 
 SECRET = "oauth-signing-secret"
 TOKEN = "xoxb-team2-very-secret"
@@ -51,8 +50,7 @@ async def fake() -> AsyncIterator[FakeSlack]:
 async def served(
     fake: FakeSlack, sqlite_db: Database
 ) -> AsyncIterator[tuple[str, SlackAdapter, aiohttp.ClientSession]]:
-    settings = Settings(
-        _env_file=None,
+    settings = slack_settings(
         slack_api_url=fake.api_url,
         slack_signing_secret=SECRET,
         slack_client_id="111.222",
@@ -85,9 +83,7 @@ async def start_install(base: str, session: aiohttp.ClientSession) -> tuple[str,
     return query["state"][0], cookie
 
 
-async def finish_install(
-    base: str, session: aiohttp.ClientSession, state: str, cookie: str
-) -> int:
+async def finish_install(base: str, session: aiohttp.ClientSession, state: str, cookie: str) -> int:
     url = f"{base}/slack/oauth_redirect?{urlencode({'code': 'code-1', 'state': state})}"
     async with session.get(url, headers={"Cookie": cookie}) as response:
         await response.read()

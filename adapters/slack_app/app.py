@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["socket", "http", "oauth"]
 Respond = Callable[..., Awaitable[Any]]
+AdapterTask = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 PLATFORM = "slack"
 ADMIN_TTL_S = 600.0
 MAX_REPLIES = 5  # a response URL takes five messages
@@ -121,21 +122,45 @@ class SlackAdapter:
         application.add_routes([web.get("/healthz", _healthz), *self.web_routes()])
         return application
 
-    def coroutines(self) -> list[Coroutine[Any, Any, None]]:
-        """Long-running work for the runtime: the Socket Mode connection, if any."""
+    def tasks(self, http_port: int | None = None, host: str = "0.0.0.0") -> list[AdapterTask]:
+        """For ``BotRuntime(tasks=...)``: each runs until the stop event is set.
+
+        Socket Mode: the connection to Slack. HTTP mode: a server on ``http_port`` with
+        ``web_app()``, if the runtime does not serve ``web_routes()`` itself.
+        """
+        found: list[AdapterTask] = []
         if self.mode == "socket" and self._app_token:
-            return [self._socket_mode(self._app_token)]
+            token = self._app_token
+            found.append(lambda stop: self._socket_mode(token, stop))
+        elif http_port is not None:
+            found.append(lambda stop: self._serve_http(stop, host, http_port))
+        return found
+
+    def coroutines(self) -> list[Coroutine[Any, Any, None]]:
+        """The Socket Mode connection as a coroutine that runs until cancelled."""
+        if self.mode == "socket" and self._app_token:
+            return [self._socket_mode(self._app_token, asyncio.Event())]
         return []
 
-    async def _socket_mode(self, app_token: str) -> None:
+    async def _socket_mode(self, app_token: str, stop: asyncio.Event) -> None:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         handler = AsyncSocketModeHandler(self.app, app_token)
         await handler.connect_async()  # type: ignore[no-untyped-call]
         try:
-            await asyncio.Event().wait()  # until the runtime cancels us
+            await stop.wait()
         finally:
             await handler.close_async()  # type: ignore[no-untyped-call]
+
+    async def _serve_http(self, stop: asyncio.Event, host: str, port: int) -> None:
+        runner = web.AppRunner(self.web_app())
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        log.info("Slack HTTP mode listening on %s:%d", host, port)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
 
     async def _events(self, request: web.Request) -> web.Response:
         bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
