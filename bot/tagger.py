@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import accumulate
 from typing import NamedTuple
 
 from bot.pack import Pack, TaggingConfig
@@ -37,8 +37,8 @@ _PUNCT = str.maketrans(
 )
 # A word (with decimals such as "3.1"), a possessive as a token of its own (so "Acme's cloud"
 # is not "Acme Cloud"), or sentence punctuation. ASCII text takes the faster pattern.
-_SCAN_ASCII = re.compile(r"[a-z0-9]+(?:\.[0-9]+)*|'s(?![a-z0-9])|[.!?\n]")
-_SCAN_UNICODE = re.compile(r"[^\W_]+(?:\.[0-9]+)*|'s(?![^\W_])|[.!?\n]")
+_SCAN_ASCII = re.compile(r"([a-z0-9]+(?:\.[0-9]+)*|'s(?![a-z0-9])|[.!?\n])")
+_SCAN_UNICODE = re.compile(r"([^\W_]+(?:\.[0-9]+)*|'s(?![^\W_])|[.!?\n])")
 _SENTENCE_END = frozenset(".!?\n")
 _STEMS: dict[str, str] = {}
 _STEMS_MAX = 200_000
@@ -101,22 +101,21 @@ class _Doc:
 
     def __init__(self, text: str, title: str = "") -> None:
         norm = text.translate(_PUNCT).lower()
-        self._norm = norm
-        self._scan = _SCAN_ASCII if norm.isascii() else _SCAN_UNICODE
+        scan = _SCAN_ASCII if norm.isascii() else _SCAN_UNICODE
         # Evidence comes from the original text unless lowercasing changed its length.
         self.text = text if len(norm) == len(text) else norm
+        # split() alternates gap, token, gap, ...; the lengths of the parts give offsets.
+        self._parts = scan.split(norm)
+        self._ends: list[int] | None = None
         get = _STEMS.get
-        self.tokens = [get(w) or _stem_cached(w) for w in self._scan.findall(norm)]
-        self.title_len = len(self._scan.findall(title.translate(_PUNCT).lower())) if title else 0
-        self._marks: list[re.Match[str]] = []
-        self._pending = self._scan.finditer(norm)
+        self.tokens = [get(w) or _stem_cached(w) for w in self._parts[1::2]]
+        self.title_len = len(scan.findall(title.translate(_PUNCT).lower())) if title else 0
 
     def surface(self, start: int, end: int) -> str:
         """The text of tokens start..end-1 as written."""
-        marks = self._marks
-        if len(marks) < end:  # scan only as far as evidence needs
-            marks.extend(islice(self._pending, end - len(marks)))
-        return self.text[marks[start].start() : marks[end - 1].end()]
+        if self._ends is None:
+            self._ends = list(accumulate(map(len, self._parts)))
+        return self.text[self._ends[2 * start] : self._ends[2 * end - 1]]
 
     def sentence_pos(self, index: int) -> int:
         """How many tokens precede `index` in its sentence (counting stops at the cap)."""
