@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
+from bot.alerts import match_new_items
+from bot.claim_sync import ClaimLinkHook, ledger_records, sync_ledger
 from bot.config import Settings, load_settings
 from bot.fetch_policy import FetchPolicy
 from bot.ingest import Ingestor, StoredHook
@@ -57,6 +59,16 @@ class App:
 
 
 def open_app(settings: Settings | None = None, *, migrate: bool = True) -> App:
+    """Open the database (migrating it), load the pack and sync its claim ledger."""
     settings = settings or load_settings()
+    pack = load_pack(settings.pack)
     db = Database(settings.database_url, migrate=migrate)
-    return App(settings=settings, db=db, pack=load_pack(settings.pack))
+    records = ledger_records(pack)
+    if migrate:
+        sync_ledger(db, records)
+    return App(
+        settings=settings,
+        db=db,
+        pack=pack,
+        hooks=[ClaimLinkHook(records), match_new_items],
+    )

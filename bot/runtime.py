@@ -62,6 +62,8 @@ class JobHost(Protocol):
 
     async def queue_digest(self, channel_id: int, now: datetime) -> None: ...
 
+    def reschedule_channel(self, channel_id: int) -> None: ...
+
 
 _current: JobHost | None = None
 
