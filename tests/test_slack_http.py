@@ -110,7 +110,13 @@ class Slack:
         return await self.send(urlencode(form), "application/x-www-form-urlencoded", **sign)
 
     async def click(
-        self, action_id: str, value: str, user: str = "U_ALICE", *, in_home: bool = False
+        self,
+        action_id: str,
+        value: str,
+        user: str = "U_ALICE",
+        *,
+        in_home: bool = False,
+        action: dict[str, Any] | None = None,
     ) -> aiohttp.ClientResponse:
         payload: dict[str, Any] = {
             "type": "block_actions",
@@ -126,6 +132,7 @@ class Slack:
                     "value": value,
                     "action_ts": "1700000000.1",
                 }
+                | (action or {})
             ],
         }
         if in_home:
@@ -281,3 +288,26 @@ async def test_a_failing_command_layer_answers_without_a_traceback(
     (answer,) = await fake.wait_for("response_url")
     text = all_text(answer.args)
     assert "something went wrong" in text and "on fire" not in text and "Traceback" not in text
+
+
+def view_of(call_args: dict[str, Any]) -> str:
+    view = call_args["view"]
+    return json.dumps(json.loads(view) if isinstance(view, str) else view, ensure_ascii=False)
+
+
+async def test_app_home_shows_a_channel_schedule_and_only_admins_change_it(
+    slack: Slack, fake: FakeSlack
+) -> None:
+    picked = {"type": "conversations_select", "selected_conversation": "C_TEAM"}
+    await slack.click("briefbot_home_channel", "", "U_ADMIN", in_home=True, action=picked)
+    (first,) = await fake.wait_for("views.publish")
+    assert "briefbot_digest_on" in view_of(first.args) and '"C_TEAM"' in view_of(first.args)
+
+    await slack.click("briefbot_digest_on", "C_TEAM", "U_ALICE", in_home=True)
+    refused = (await fake.wait_for("views.publish", 2))[1]
+    assert "briefbot_digest_on" in view_of(refused.args)  # still off
+    assert "⛔" in view_of(refused.args)  # the refusal notice tops the tab
+
+    await slack.click("briefbot_digest_on", "C_TEAM", "U_ADMIN", in_home=True)
+    turned_on = (await fake.wait_for("views.publish", 3))[2]
+    assert "09:00" in view_of(turned_on.args) and "briefbot_digest_off" in view_of(turned_on.args)

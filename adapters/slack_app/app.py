@@ -48,7 +48,6 @@ AdapterTask = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 PLATFORM = "slack"
 ADMIN_TTL_S = 600.0
 MAX_REPLIES = 5  # a response URL takes five messages
-_SLACK_ID = re.compile(r"^[A-Z0-9]{1,40}$")
 
 
 class Commands(Protocol):
@@ -219,8 +218,7 @@ def build_slack(
         client.token = bot_token
         app = AsyncApp(
             signing_secret=secret,
-            client=client,
-            token=bot_token,
+            client=client,  # carries the bot token
             request_verification_enabled=mode == "http",
         )
         tokens = _fixed_token(bot_token)
@@ -347,7 +345,7 @@ class Listeners:
     async def on_home_channel(self, body: dict[str, Any], client: AsyncWebClient) -> None:
         action = body["actions"][0]
         channel = action.get("selected_conversation") or action.get("selected_channel")
-        channel = channel if isinstance(channel, str) and _SLACK_ID.match(channel) else None
+        channel = channel if home.is_slack_id(channel) else None
         try:
             await self.publish_home(client, _team_of(body), body["user"]["id"], channel)
         except Exception:
@@ -356,7 +354,7 @@ class Listeners:
     async def on_digest_change(self, body: dict[str, Any], client: AsyncWebClient) -> None:
         action = body["actions"][0]
         channel = str(action.get("value", ""))
-        if not _SLACK_ID.match(channel):
+        if not home.is_slack_id(channel):
             return
         request: Request = (
             DigestSchedule(time=home.DEFAULT_DIGEST_TIME, timezone="UTC")

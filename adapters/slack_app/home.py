@@ -8,6 +8,7 @@ schedule is shown is picked with a conversations select and kept in the view's
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ CHANNEL_ACTION = "briefbot_home_channel"
 DIGEST_ON_ACTION = "briefbot_digest_on"
 DIGEST_OFF_ACTION = "briefbot_digest_off"
 DEFAULT_DIGEST_TIME = "09:00"
+_SLACK_ID = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,12 @@ def channel_of(private_metadata: str | None) -> str | None:
     except ValueError:
         return None
     channel = data.get("channel") if isinstance(data, dict) else None
-    return channel if isinstance(channel, str) and channel.isalnum() else None
+    return channel if is_slack_id(channel) else None
+
+
+def is_slack_id(value: object) -> bool:
+    """A channel or user id as Slack writes them; anything else from a payload is ignored."""
+    return isinstance(value, str) and _SLACK_ID.match(value) is not None
 
 
 def render_home(state: HomeState) -> dict[str, Any]:
