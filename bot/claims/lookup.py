@@ -291,7 +291,7 @@ class LookupEngine:
         store: ClaimStore,
         *,
         floor: float = FLOOR,
-        candidate_limit: int = 200,
+        candidate_limit: int = 100,
         coverage_per_claim: int = 3,
     ) -> None:
         self.store = store

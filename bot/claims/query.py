@@ -76,7 +76,6 @@ ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "capex": ("spending", "spend"),
     "licence": ("license",),
     "datacenter": ("data",),
-    "glass": ("glasses",),
     "user": ("mau",),
     "opensource": ("open",),
     "release": ("released", "launch", "shipped"),
@@ -93,6 +92,8 @@ def _stem(word: str) -> str:
     word = word.removesuffix("'s")
     if word in SPELLING:
         return SPELLING[word]
+    if len(word) > 5 and word.endswith("sses"):
+        return word[:-2]
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
