@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -288,3 +290,180 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+# -- intelligence -----------------------------------------------------------------------
+
+MAX_STDIN = 2 * 1024 * 1024
+
+
+@app.command()
+def tag(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Tag one article read from stdin: JSON {"title", "text"} or plain text."""
+    from bot.htmltext import html_to_text, one_line
+    from bot.pack import load_pack
+    from bot.summarise import extractive_summary
+    from bot.tagger import Tagger
+
+    title, text = _read_article(sys.stdin.read(MAX_STDIN))
+    if "<" in text and ">" in text:
+        text = html_to_text(text)
+    title = one_line(html_to_text(title)) if "<" in title else one_line(title)
+    if not (title or text).strip():
+        raise fail('nothing to tag: give JSON {"title": ..., "text": ...} or plain text on stdin')
+    result = Tagger(load_pack()).tag(title, text)
+    answer = {
+        "relevant": result.relevant,
+        "relevance": round(result.relevance, 4),
+        "themes": [
+            {"id": t.id, "score": round(t.score, 4), "evidence": list(t.evidence)}
+            for t in result.themes
+        ],
+        "summary": extractive_summary(title, text),
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+        return
+    verdict = "relevant" if result.relevant else "not relevant"
+    out.print(f"{verdict} ({result.relevance:.2f}): {'; '.join(result.reasons)}", markup=False)
+    for t in result.themes:
+        out.print(f"  {t.id:<20} {t.score:.2f}  {', '.join(t.evidence)}", markup=False)
+    out.print(f"summary: {answer['summary']}", markup=False)
+
+
+def _read_article(raw: str) -> tuple[str, str]:
+    stripped = raw.strip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise fail(f"stdin is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        if not isinstance(data, dict):
+            raise fail('expected a JSON object {"title": ..., "text": ...}')
+        title, text = data.get("title") or "", data.get("text") or data.get("summary") or ""
+        if not isinstance(title, str) or not isinstance(text, str):
+            raise fail('"title" and "text" must be strings')
+        return title, text
+    first, _, rest = stripped.partition("\n")
+    return (first, rest) if rest.strip() else ("", first)
+
+
+@app.command()
+def claim(
+    query: Annotated[list[str], typer.Argument(help="What to look up, e.g. 350k H100s")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=50)] = 5,
+) -> None:
+    """Look up tracked claims: what was claimed, by whom, when, and the coverage that followed."""
+    from bot.claims.lookup import LookupEngine, StoredClaims
+    from bot.commands.handlers import claim_answer
+    from bot.textrender import render_text
+
+    text = " ".join(query)
+    with opened() as a:
+        result = LookupEngine(StoredClaims(a.db)).lookup(text, limit=limit)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+        return
+    out.print(render_text(claim_answer(result)), markup=False, highlight=False, end="")
+
+
+@app.command("eval")
+def evaluate_cmd(
+    data: Annotated[
+        Path | None, typer.Option(help="Labelled JSONL (default: the dev set).")
+    ] = None,
+    misses: Annotated[bool, typer.Option("--misses", help="List misclassified items.")] = False,
+) -> None:
+    """Per-theme precision / recall / F1 and relevance accuracy on a labelled set."""
+    from bot.evaluate import evaluate, format_report, load_items
+    from bot.pack import load_pack
+    from bot.tagger import Tagger
+
+    path = data or Path.cwd() / "tests" / "data" / "devset.jsonl"
+    if not path.is_file():
+        raise fail(f"no labelled data at {path} (use --data PATH)")
+    try:
+        items = load_items(path)
+    except ValueError as exc:
+        raise fail(f"{path}: {exc}") from None
+    report = evaluate(Tagger(load_pack()), items)
+    out.print(format_report(report, show_misses=misses), markup=False, highlight=False)
+
+
+# -- digests, status, the bot -------------------------------------------------------------
+
+
+@app.command()
+def digest(
+    since: Annotated[str, typer.Option(help="Window, e.g. 24h, 90m, 3d.")] = "24h",
+    fmt: Annotated[str, typer.Option("--format", help="text, json, slack or discord")] = "text",
+) -> None:
+    """Preview the digest that would be posted now (nothing is posted or marked)."""
+    from bot.digest import build_digest
+    from bot.messages import dump_message
+    from bot.plugins import renderers
+    from bot.textrender import render_text
+
+    window = _parse_window(since)
+    formats = {"text", "json", *renderers()}
+    if fmt not in formats:
+        raise fail(f"unknown format {fmt!r}: use one of {', '.join(sorted(formats))}")
+    now = datetime.now(UTC)
+    with opened() as a, a.db.session() as session:
+        message = build_digest(session, a.pack, since=now - window, until=now)
+    if fmt == "text":
+        sys.stdout.write(render_text(message))
+    elif fmt == "json":
+        sys.stdout.write(json.dumps(dump_message(message), ensure_ascii=False, indent=2) + "\n")
+    else:
+        payloads = renderers()[fmt](message, destination="PREVIEW")
+        sys.stdout.write(json.dumps(payloads, ensure_ascii=False, indent=2) + "\n")
+
+
+def _parse_window(text: str) -> timedelta:
+    match = re.fullmatch(r"\s*(\d{1,5})\s*([mhd])\s*", text.lower())
+    if not match:
+        raise fail(f"bad --since {text!r}: use minutes, hours or days such as 90m, 24h, 3d")
+    value, unit = int(match.group(1)), match.group(2)
+    delta = {"m": timedelta(minutes=value), "h": timedelta(hours=value)}.get(
+        unit, timedelta(days=value)
+    )
+    if delta <= timedelta(0) or delta > timedelta(days=365):
+        raise fail("--since must be between 1 minute and 365 days")
+    return delta
+
+
+@app.command()
+def status() -> None:
+    """Feeds, the outbox and the delivery failures that need attention."""
+    from bot.outbox import outbox_status
+
+    with opened() as a, a.db.session() as session:
+        feeds = feed_repo.list_feeds(session)
+        report = outbox_status(session)
+    paused = [f for f in feeds if not f.enabled and not f.url.startswith("file:")]
+    failing = [f for f in feeds if f.enabled and f.consecutive_errors]
+    out.print(f"feeds: {len(feeds)} ({len(failing)} failing, {len(paused)} paused)")
+    for f in paused:
+        out.print(f"  paused: {f.url}: {f.paused_reason}", markup=False)
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(report.counts.items())) or "empty"
+    out.print(f"outbox: {counts}")
+    if report.oldest_pending_age is not None:
+        out.print(f"  oldest pending: {report.oldest_pending_age}")
+    for failure in report.failures:
+        out.print(
+            f"  failed {failure.kind} to {failure.dest} at {failure.when:%Y-%m-%d %H:%M}: "
+            f"{failure.error}",
+            markup=False,
+        )
+
+
+@app.command()
+def run() -> None:
+    """Run the bot: Slack and/or Discord when configured, else the console."""
+    from bot.launch import run_bot
+
+    asyncio.run(run_bot())
