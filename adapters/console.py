@@ -107,11 +107,10 @@ def _read_stdin() -> str | None:
 def build(services: Services) -> AdapterParts:
     """Entry point (briefbot.adapters): always available; interactive only on a TTY."""
     console = Console()
-    parts = AdapterParts(name=PLATFORM, sender=ConsoleSender(console))
-    if sys.stdin.isatty() and services.interactive:
+    if not (sys.stdin.isatty() and services.interactive):
+        return AdapterParts(name=PLATFORM, sender=ConsoleSender(console))
 
-        async def task(stop: asyncio.Event) -> None:
-            await prompt_loop(services, stop, console=console)
+    async def task(stop: asyncio.Event) -> None:
+        await prompt_loop(services, stop, console=console)
 
-        parts.tasks.append(task)
-    return parts
+    return AdapterParts(name=PLATFORM, sender=ConsoleSender(console), tasks=[task])

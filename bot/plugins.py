@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,7 +32,7 @@ class AdapterParts:
 
     name: str
     sender: Sender | None = None
-    tasks: list[Task] = field(default_factory=list)
+    tasks: Sequence[Task] = ()
     web_routes: Sequence[web.RouteDef] = ()
 
 
