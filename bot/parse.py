@@ -26,7 +26,6 @@ from bot import htmltext
 from bot.htmltext import CONTENT_LIMIT, SUMMARY_LIMIT, TITLE_LIMIT
 
 DEFAULT_WORKERS = 2
-WORKER_MAX_TASKS = 500
 MAX_BODY_BYTES = 20 * 1024 * 1024
 MAX_ENTRIES = 1_000
 MAX_CATEGORIES = 30
@@ -72,9 +71,9 @@ def make_parse_executor(kind: str = "process", workers: int | None = None) -> Ex
     """The pool ``parse_feed`` should use; see bench/parse_pool.py for the figures.
 
     The default is a process pool: feedparser is pure Python, so threads add no throughput
-    under the GIL and still take interpreter time from the event loop. Workers are spawned
-    (never forked from a process that runs threads) and replaced every
-    ``WORKER_MAX_TASKS`` feeds, so memory a hostile feed made a worker grow is given back.
+    under the GIL and still take interpreter time from the event loop. Workers are spawned,
+    never forked from a process that runs threads. (``max_tasks_per_child`` would recycle
+    workers, but on Python 3.11 it can deadlock the pool once a worker retires: gh-115634.)
     """
     count = workers or min(DEFAULT_WORKERS, os.cpu_count() or 1)
     if kind == "thread":
@@ -84,7 +83,6 @@ def make_parse_executor(kind: str = "process", workers: int | None = None) -> Ex
     return ProcessPoolExecutor(
         max_workers=count,
         mp_context=multiprocessing.get_context("spawn"),
-        max_tasks_per_child=WORKER_MAX_TASKS,
     )
 
 
@@ -135,9 +133,8 @@ def parse_feed_sync(
         return _empty(url, f"feed could not be parsed ({type(exc).__name__})")
     problems = [p for p in (dtd_problem, _bozo_text(result)) if p]
     feed = _get(result, "feed") or {}
-    base = _http_url(_get(feed, "link"), url) or url
     entries = tuple(
-        _entry(raw, base=base, fetched_at=fetched_at)
+        _entry(raw, base=url, fetched_at=fetched_at)
         for raw in (_get(result, "entries") or [])[:MAX_ENTRIES]
     )
     return ParsedFeed(
