@@ -467,3 +467,14 @@ def run() -> None:
     from bot.launch import run_bot
 
     asyncio.run(run_bot())
+
+
+@app.command()
+def demo() -> None:
+    """Run the whole bot offline on the bundled sample feeds, then exit."""
+    from bot.demo import run_demo
+
+    def say(text: str) -> None:
+        out.print(text, markup=False, highlight=False)
+
+    asyncio.run(run_demo(say))

@@ -315,7 +315,14 @@ class LookupEngine:
             return LookupResult(shown, problem=_broad_message(parsed, len(scored)))
         top = sorted(
             ((s, c) for s, c in scored if s >= self.floor),
-            key=lambda pair: (-round(pair[0], 6), pair[1].length, pair[1].id),
+            # On a tie the tracked (ledger) claim comes before a candidate from coverage
+            # (candidate ids start with "cov-", see extract.candidate_id).
+            key=lambda pair: (
+                -round(pair[0], 6),
+                pair[1].id.startswith("cov-"),
+                pair[1].length,
+                pair[1].id,
+            ),
         )[:limit]
         records = {r.id: r for r in self.store.get([c.id for _, c in top])}
         ranked = [(s, records[c.id]) for s, c in top if c.id in records]
