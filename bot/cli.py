@@ -32,7 +32,7 @@ app.add_typer(feeds_app, name="feeds")
 app.add_typer(db_app, name="db")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class CLIError(Exception):
@@ -335,7 +335,7 @@ def tag(
 
 def _read_article(raw: str) -> tuple[str, str]:
     stripped = raw.strip()
-    if stripped.startswith("{"):
+    if stripped.startswith(("{", "[")):
         try:
             data = json.loads(stripped)
         except json.JSONDecodeError as exc:
