@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import cluster, normalise
+from bot import cluster, metrics, normalise
 from bot.fetch_policy import FetchPolicy
 from bot.fetcher import Fetcher, FetchResult
 from bot.parse import ParsedEntry, ParsedFeed, parse_feed
@@ -134,6 +134,7 @@ class Ingestor:
         except Exception as exc:  # one feed never breaks the others
             log.exception("feed %s failed unexpectedly", job.url)
             await self._record_failure(job, f"internal error: {type(exc).__name__}", None, report)
+        (metrics.FEEDS_FAILED if report.error else metrics.FEEDS_FETCHED).inc()
         return report
 
     async def _apply(self, job: FeedJob, result: FetchResult, report: FeedReport) -> None:
@@ -216,6 +217,7 @@ class Ingestor:
             for hook in self.hooks:
                 hook(session, report)
             record_outcome(session, job.id, outcome)
+        metrics.ITEMS_INGESTED.inc(len(report.stored))
         return report
 
     # -- one entry ----------------------------------------------------------------------
@@ -223,7 +225,7 @@ class Ingestor:
     def prepare(self, entry: ParsedEntry, *, source: str, alertable: bool) -> NewItem:
         text = entry.content_text if len(entry.content_text) > len(entry.summary_text) else ""
         text = text or entry.summary_text
-        tags = self.tagger.tag(entry.title, text)
+        tags = metrics.timed(metrics.TAG_SECONDS, lambda: self.tagger.tag(entry.title, text))
         sig = cluster.signature(entry.title, text)
         return NewItem(
             guid=entry.guid,

@@ -28,6 +28,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.delivery import Destination, PermanentSendError, Sender, TransientSendError
 from bot.messages import Message, dump_message, load_message
 from storage.db import Database
@@ -158,6 +159,7 @@ class Deliverer:
         await asyncio.gather(
             *(self._deliver_chain(chain, now, report) for chain in by_dest.values())
         )
+        metrics.record_drain(report)
         return report
 
     # -- claiming ----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The running bot: scheduler, outbox deliverer and the adapters' own loops, on one event loop.
 
 Scheduled jobs reach the live objects through ``current()``: the runtime registers itself
-while it runs. Leader election is a later concern; ``is_leader`` is the one hook for it.
+while it runs. Every replica runs the deliverer and the adapters' tasks; only the elected
+leader (``bot.leader``) runs the scheduler, started and stopped as leadership comes and goes.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import metrics
 from bot import scheduler as jobs
 from bot.delivery import Sender
+from bot.leader import Leadership, leadership_for
 from bot.outbox import Deliverer
 from storage.db import Database
 
@@ -64,6 +67,8 @@ class JobHost(Protocol):
 
     def reschedule_channel(self, channel_id: int) -> None: ...
 
+    def resync_digests(self) -> None: ...
+
 
 _current: JobHost | None = None
 
@@ -104,6 +109,8 @@ class BotRuntime:
         alerts_every_s: float = 60.0,
         drain_interval_s: float = 1.0,
         deliverer: Deliverer | None = None,
+        leadership: Leadership | None = None,
+        resync_every_s: float = 60.0,
     ) -> None:
         self.app = app
         self.tasks = list(tasks)
@@ -114,13 +121,21 @@ class BotRuntime:
         self.fetch_every_s = fetch_every_s
         self.alerts_every_s = alerts_every_s
         self.drain_interval_s = drain_interval_s
+        self.resync_every_s = resync_every_s
+        self.leadership = leadership or leadership_for(app.db.url)
         self.scheduler: AsyncIOScheduler | None = None
         self._ingestor: FeedFetcher | None = None
 
-    # -- the hook point for leader election (a later issue) -------------------------------
+    # -- leadership and health -----------------------------------------------------------
 
     def is_leader(self) -> bool:
-        return True
+        return self.leadership.is_leader
+
+    def scheduler_running(self) -> bool:
+        return self.scheduler is not None and self.scheduler.running
+
+    def leadership_alive(self) -> bool:
+        return self.leadership.alive
 
     # -- what jobs call ------------------------------------------------------------------
 
@@ -140,6 +155,11 @@ class BotRuntime:
         if self.scheduler is not None:
             jobs.reschedule_channel(self.scheduler, self.app.db, channel_id)
 
+    def resync_digests(self) -> None:
+        """Pick up schedule changes made on other replicas (they have no scheduler)."""
+        if self.scheduler is not None:
+            jobs.sync_digest_jobs(self.scheduler, self.app.db)
+
     # -- lifecycle -----------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -147,28 +167,47 @@ class BotRuntime:
         loop = asyncio.get_running_loop()
         handled = _handle_signals(loop, stop)
         set_current(self)
-        scheduler = jobs.build_scheduler(self.app.db.url)
-        scheduler.start(paused=True)
-        self.scheduler = scheduler
         running: list[asyncio.Task[None]] = []
         try:
-            jobs.install_interval_jobs(
-                scheduler, fetch_every_s=self.fetch_every_s, alerts_every_s=self.alerts_every_s
-            )
-            report = jobs.sync_digest_jobs(scheduler, self.app.db)
-            log.info("digest jobs: %d new, %d kept", len(report.added), len(report.kept))
-            scheduler.resume()
+            running.append(_spawn(self.leadership.run(stop, self._on_leadership), "leadership"))
             running.append(_spawn(self.deliverer.run(stop, self.drain_interval_s), "deliverer"))
             running.extend(_spawn(task(stop), f"adapter {i}") for i, task in enumerate(self.tasks))
             await stop.wait()
         finally:
-            self.scheduler = None
-            scheduler.shutdown(wait=False)
-            await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the loop's next turn
             await _finish(running)
+            await self._stop_scheduler()
             for sig in handled:
                 loop.remove_signal_handler(sig)
             set_current(None)
+
+    async def _on_leadership(self, leading: bool) -> None:
+        metrics.LEADER.set(1 if leading else 0)
+        if leading:
+            self._start_scheduler()
+        else:
+            await self._stop_scheduler()
+
+    def _start_scheduler(self) -> None:
+        if self.scheduler is not None:
+            return
+        scheduler = jobs.build_scheduler(self.app.db.url)
+        scheduler.start(paused=True)
+        self.scheduler = scheduler
+        jobs.install_interval_jobs(
+            scheduler,
+            fetch_every_s=self.fetch_every_s,
+            alerts_every_s=self.alerts_every_s,
+            resync_every_s=self.resync_every_s,
+        )
+        report = jobs.sync_digest_jobs(scheduler, self.app.db)
+        log.info("digest jobs: %d new, %d kept", len(report.added), len(report.kept))
+        scheduler.resume()
+
+    async def _stop_scheduler(self) -> None:
+        scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the loop's next turn
 
 
 async def _call(func: Callable[..., Any], *args: object) -> None:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 DIGEST_PREFIX = "digest:"
 FETCH_JOB_ID = "fetch-feeds"
 ALERTS_JOB_ID = "flush-alerts"
+RESYNC_JOB_ID = "sync-digests"
 # Down at 09:00 and back by noon: the digest still goes out (once).
 DIGEST_MISFIRE_GRACE = timedelta(hours=3)
 _HH_MM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -57,6 +58,14 @@ async def flush_alerts_job() -> None:
     host = current()
     if host is not None and host.is_leader():
         await host.flush_alerts(utcnow())
+
+
+async def resync_digests_job() -> None:
+    from bot.runtime import current
+
+    host = current()
+    if host is not None and host.is_leader():
+        host.resync_digests()
 
 
 async def digest_job(channel_id: int) -> None:
@@ -83,11 +92,17 @@ def build_scheduler(db_url: str) -> AsyncIOScheduler:
 
 
 def install_interval_jobs(
-    scheduler: AsyncIOScheduler, *, fetch_every_s: float = 60.0, alerts_every_s: float = 60.0
+    scheduler: AsyncIOScheduler,
+    *,
+    fetch_every_s: float = 60.0,
+    alerts_every_s: float = 60.0,
+    resync_every_s: float = 60.0,
 ) -> None:
     for job_id, func, seconds in (
         (FETCH_JOB_ID, fetch_feeds_job, fetch_every_s),
         (ALERTS_JOB_ID, flush_alerts_job, alerts_every_s),
+        # Schedule changes made on a follower reach the leader's jobs this way.
+        (RESYNC_JOB_ID, resync_digests_job, resync_every_s),
     ):
         scheduler.add_job(
             func,

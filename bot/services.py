@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot import metrics
 from bot.app import App
 from bot.claims.lookup import LookupEngine, StoredClaims
 from bot.commands.handlers import CommandHandler
@@ -40,7 +41,7 @@ def build_services(app: App, *, interactive: bool = True) -> Services:
     handler = CommandHandler(
         app.db,
         app.pack.themes,
-        claims=lookup,
+        claims=metrics.TimedLookups(lookup),
         digest_now=now_digest,
         on_schedule_changed=_schedule_changed,
         allowlist=app.allowlist,
