@@ -35,7 +35,8 @@ def _story(story: Story) -> str:
     lines = [f"• {story.title}", f"  {story.source} · {story.published:%Y-%m-%d %H:%M} UTC"]
     if story.more_sources:
         names = ", ".join(s.name for s in story.more_sources[:3])
-        lines[-1] += f" · +{len(story.more_sources)} more sources ({names})"
+        n = len(story.more_sources)
+        lines[-1] += f" · +{n} more source{'s' if n > 1 else ''} ({names})"
     if story.summary:
         lines.append(f"  {story.summary}")
     if story.url:
