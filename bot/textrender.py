@@ -144,7 +144,5 @@ def _help(message: Help) -> str:
 
 @_render.register
 def _notice(message: Notice) -> str:
-    text = message.text
-    if message.suggestions:
-        text += " Did you mean: " + ", ".join(message.suggestions) + "?"
-    return text
+    # The text already names any suggestions; they are separate for buttons elsewhere.
+    return message.text
