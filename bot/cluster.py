@@ -1,14 +1,28 @@
-"""Near-duplicate story signatures: syndicated copies cluster, distinct stories do not.
+"""Near-duplicate story signatures: copies of one story cluster, distinct stories do not.
 
-A signature is built from the title and the lead of the text: the set of content words
-(case-folded, stop words dropped, plural "s" trimmed) and, separately, the numbers (405b,
-3.1, 350,000, $40). Similarity is the Jaccard overlap of the words, cut down when the
-stories' numbers disagree: two Llama launches share most words but not "3" vs "3.1".
+Outlets reword a story rather than copy it, so plain word overlap between two versions
+is often only 0.05-0.15. What survives rewording are the story's salient features: its
+figures ("2T parameters" and "2 trillion parameters" are one quantity), its proper names
+(Ohio, Titan, Buckeye) and the words of its headline. A signature therefore keeps five
+sets of 32-bit hashes, taken from the title and the lead of the text:
+
+- ``words``: content words (case-folded, stop words dropped, plural "s" trimmed);
+- ``title``: the content words of the title alone;
+- ``numbers``: raw number tokens (405b, 3.1, 350,000), for the version check;
+- ``figures``: normalised quantities from ``bot.claims.figures``;
+- ``names``: capitalised terms that do not open a sentence, and versioned product names
+  ("llama 5"), minus the names nearly every story on the topic carries.
+
+Similarity is a weighted cosine over all features (a figure or a rare name counts more
+than a common word), cut down when the stories' numbers disagree: two Llama launches
+share most words but not "3" vs "3.1". The bar rises with the publication gap: copies of
+one story appear within hours, while a follow-up on the next day repeats the same names
+and figures but is a new story.
 
 Everything is hashed with blake2b, so signatures are identical across processes and
 machines (Python's own ``hash`` is salted per process). A signature serialises to a short
-ASCII string; ``band_keys`` gives MinHash LSH keys so storage can fetch candidates with an
-index lookup instead of comparing against every stored story.
+ASCII string; ``band_keys`` gives index keys (MinHash LSH bands over the words plus keys
+per figure and per pair of names) so storage can fetch candidates with an index lookup.
 """
 
 from __future__ import annotations
@@ -16,21 +30,40 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import re
 import struct
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.claims.figures import extract_figures
 
 LEAD_WORDS = 60
+LEAD_CHARS = 480
 MAX_FEATURES = 255
 SAME_STORY_THRESHOLD = 0.27
 # Syndicated copies appear within a day or two; beyond this, similar wording is a new story
 # (a quarterly forecast restated three months later, say).
 MAX_HOURS_APART = 72.0
-BANDS = 32
+BANDS = 24
 ROWS = 2
-_VERSION = "s1"
+MAX_FEATURE_KEYS = 24
+_VERSION = "s2"
 _MERSENNE = (1 << 61) - 1
+_NO_HOUR = -1
+
+# Evidence points for what two stories share (see ``evidence``).
+POINTS_WORDING = 2.0  # times the Jaccard overlap of all content words
+POINTS_FIGURE = 1.0  # per shared quantity ("2.2 GW", "$150-170B")
+POINTS_NAME = 0.5  # per shared proper name that is not common on the topic
+POINTS_TITLE_WORD = 0.3  # per shared headline word
+POINTS_VERSION = 0.25  # per shared versioned product name ("Llama 5")
+FULL_EVIDENCE = 4.0
+NEEDED_AT_ONCE = 1.6
+NEEDED_PER_HOUR = 0.05
+NEEDED_UNKNOWN_TIME = 2.0
 
 _TOKEN = re.compile(r"\$?\d+(?:[.,]\d+)*[a-z]*|[^\W\d_]+(?:'[^\W\d_]+)?")
 _STOPWORDS = frozenset(
@@ -44,80 +77,222 @@ _STOPWORDS = frozenset(
     monday tuesday wednesday thursday friday saturday sunday today yesterday per cent percent
     like way first one two""".split()
 )
+# Names that nearly every story on the topic carries: they say nothing about which story.
+_COMMON_NAMES = frozenset(
+    """meta ai mark zuckerberg platforms facebook instagram whatsapp messenger threads llama
+    openai google nvidia microsoft amazon apple u.s us eu europe european ceo inc read more
+    continue reading post the a an this that it its in on at for and but by new
+    monday tuesday wednesday thursday friday saturday sunday january february march april may
+    june july august september october november december jan feb mar apr jun jul aug sep
+    sept oct nov dec""".split()
+)
+# A capitalised word, or a lower-case word with capitals inside ("iOS", "xAI").
+_NAME = re.compile(r"\b(?:[A-Z]|[a-z]+[A-Z])[\w'-]*(?:\.[A-Za-z]+)*")
+_VERSIONED = re.compile(r"\b([A-Z][A-Za-z-]*)[\s-](\d+(?:\.\d+)?)\b(?![.,]\d)")
+# "Llama-5-14B": a model name glued to its size, which would read as the range "5-14B".
+_GLUED_SIZE = re.compile(r"\b([A-Za-z]+)-(\d+(?:\.\d+)?)-(?=\d)")
+# "By Helen Okoro | Nov 20, 2026 |" and "COLUMBUS, Ohio (Continental Wire) –": not the story.
+_BYLINE = re.compile(r"^\s*(?:By [^|\n]{1,60}\|\s*)?(?:[A-Z][a-z]{2}\.? \d{1,2}, \d{4} \|\s*)?")
+_DATELINE = re.compile(r"^[A-Z][A-Z .'’-]+(?:, [\w. ]+)?\s*\([^)\n]{1,40}\)\s*[–—-]\s*")
+# Figures that identify a story: money, power, model sizes, users, GPUs, or any large count.
+_SALIENT_KINDS = frozenset({"money", "power", "parameters", "users", "gpu_count", "compute"})
+_SENTENCE_END = frozenset('.!?:;"“”|–—(')
 
 
 @dataclass(frozen=True, slots=True)
 class Signature:
     words: frozenset[int]
-    numbers: frozenset[int]
+    title: frozenset[int] = frozenset()
+    figures: frozenset[int] = frozenset()
+    names: frozenset[int] = frozenset()
+    versions: frozenset[int] = frozenset()
+    hour: int | None = None  # publication time, whole hours since the Unix epoch
 
     def dumps(self) -> str:
         """Compact ASCII form for storage (about 5.4 characters per feature)."""
-        words, numbers = sorted(self.words), sorted(self.numbers)
-        raw = struct.pack(
-            f">BB{len(words)}I{len(numbers)}I", len(words), len(numbers), *words, *numbers
-        )
+        groups = [sorted(group) for group in self._groups()]
+        values = [value for group in groups for value in group]
+        hour = _NO_HOUR if self.hour is None else self.hour
+        counts = [len(group) for group in groups]
+        raw = struct.pack(f">5Bi{len(values)}I", *counts, hour, *values)
         return f"{_VERSION}:{base64.b64encode(raw).decode('ascii')}"
 
     @classmethod
     def loads(cls, text: str) -> Signature:
         version, _, payload = text.partition(":")
-        if version != _VERSION:
+        if version not in ("s1", _VERSION):
             raise ValueError(f"unknown signature version {version!r}")
         try:
             raw = base64.b64decode(payload, validate=True)
-            n_words, n_numbers = raw[0], raw[1]
-            values = struct.unpack(f">{n_words + n_numbers}I", raw[2:])
+            return _load_v1(raw) if version == "s1" else _load_v2(raw)
         except (binascii.Error, IndexError, struct.error) as exc:
             raise ValueError("corrupt signature") from exc
-        return cls(frozenset(values[:n_words]), frozenset(values[n_words:]))
+
+    def _groups(self) -> tuple[frozenset[int], ...]:
+        return (self.words, self.title, self.figures, self.names, self.versions)
 
 
-def signature(title: str, text: str) -> Signature:
+def _load_v1(raw: bytes) -> Signature:
+    """Signatures stored before figures and names existed: their words still compare."""
+    n_words, n_numbers = raw[0], raw[1]
+    values = struct.unpack(f">{n_words + n_numbers}I", raw[2:])
+    return Signature(frozenset(values[:n_words]))
+
+
+def _load_v2(raw: bytes) -> Signature:
+    counts = struct.unpack(">5B", raw[:5])
+    (hour,) = struct.unpack(">i", raw[5:9])
+    values = struct.unpack(f">{sum(counts)}I", raw[9:])
+    groups = []
+    start = 0
+    for count in counts:
+        groups.append(frozenset(values[start : start + count]))
+        start += count
+    words, title, figures, names, versions = groups
+    return Signature(words, title, figures, names, versions, None if hour == _NO_HOUR else hour)
+
+
+def signature(title: str, text: str, *, published: datetime | None = None) -> Signature:
+    """The signature of a story; pass ``published`` so comparisons can weigh the time gap."""
+    lead = _lead(text)
     title_tokens = _tokens(title)
-    lead_tokens = _tokens(text)[:LEAD_WORDS]
-    words: list[int] = []
-    numbers: list[int] = []
-    for token in (*title_tokens, *lead_tokens):
-        target = numbers if token[0].isdigit() else words
-        target.append(_hash32(token))
-    return Signature(_capped(words), _capped(numbers))
+    lead_tokens = _tokens(lead)[:LEAD_WORDS]
+    names, versions = _names(title, lead)
+    return Signature(
+        words=_hashed(title_tokens + lead_tokens),
+        title=_hashed(t for t in title_tokens if t not in _COMMON_NAMES and not t[0].isdigit()),
+        figures=_hashed(_figure_keys(f"{title}\n{lead}")),
+        names=_hashed(names),
+        versions=_hashed(versions),
+        hour=None if published is None else _hours(published),
+    )
+
+
+def evidence(a: Signature, b: Signature) -> float:
+    """How much two stories share, in points: the salient features plus general wording.
+
+    Not normalised by length on purpose: a shared figure or a rare name is evidence however
+    long the stories are, and salient features rarely coincide by chance.
+    """
+    points = (
+        POINTS_WORDING * _jaccard(a.words, b.words)
+        + POINTS_FIGURE * len(a.figures & b.figures)
+        + POINTS_NAME * len(a.names & b.names)
+        + POINTS_TITLE_WORD * len(a.title & b.title)
+        + POINTS_VERSION * len(a.versions & b.versions)
+    )
+    if a.versions and b.versions and not a.versions & b.versions:
+        points *= 0.2  # "Llama 3" and "Llama 3.1" launches share most words, not the version
+    return points
 
 
 def similarity(a: Signature, b: Signature) -> float:
-    """0..1: word overlap, reduced when both mention numbers and share none of them."""
-    words = _jaccard(a.words, b.words)
-    if not (a.numbers and b.numbers):
-        return words
-    shared = len(a.numbers & b.numbers)
-    smaller = min(len(a.numbers), len(b.numbers))
-    # Scales from 0.2 (no number in common) to 1 (the shorter list is fully shared): copies
-    # of one story repeat its figures, while "Llama 3" and "Llama 3.1" launches do not.
-    return min(1.0, words * (0.2 + 0.8 * shared / smaller))
+    """0..1: ``evidence`` on a scale where copies of one story reach 1."""
+    return min(1.0, evidence(a, b) / FULL_EVIDENCE)
 
 
 def is_same_story(a: Signature, b: Signature, *, hours_apart: float | None = None) -> bool:
-    """True for copies of one story; pass ``hours_apart`` (publication gap) when known."""
+    """True for copies of one story.
+
+    The publication gap is ``hours_apart`` when given, else taken from the signatures
+    when both carry their publication time.
+    """
+    if hours_apart is None and a.hour is not None and b.hour is not None:
+        hours_apart = float(a.hour - b.hour)
     if hours_apart is not None and abs(hours_apart) > MAX_HOURS_APART:
         return False
-    return similarity(a, b) >= SAME_STORY_THRESHOLD
+    return evidence(a, b) >= needed(hours_apart)
+
+
+def needed(hours_apart: float | None) -> float:
+    """The evidence two stories need to be one, given their publication gap.
+
+    Copies of a story appear within hours; a follow-up a day later repeats the same names
+    and figures but is a new story, so the bar rises with the gap.
+    """
+    if hours_apart is None:
+        return NEEDED_UNKNOWN_TIME
+    return NEEDED_AT_ONCE + NEEDED_PER_HOUR * min(abs(hours_apart), MAX_HOURS_APART)
 
 
 def band_keys(sig: Signature) -> list[str]:
-    """LSH keys over the word set: stories that share any key are candidates.
+    """Index keys: stories that share any key are candidates (at most 48 keys).
 
-    With 32 bands of 2 MinHash rows, a pair with word overlap 0.27 shares a key with
-    probability about 0.91, one at 0.4 about 0.996, one at 0.1 about 0.27.
+    MinHash bands over the words find copies that keep the wording: with 24 bands of 2
+    rows, a pair with word overlap 0.27 shares a band with probability about 0.84. Keys per
+    figure and per pair of names find reworded copies.
     """
-    if not sig.words:
-        return []
-    mins = [min(_permute(i, value) for value in sig.words) for i in range(BANDS * ROWS)]
+    keys = _minhash_bands(sig.words) if sig.words else []
+    feature_keys = [f"f{value:08x}" for value in sorted(sig.figures)]
+    feature_keys += [
+        f"n{_hash32(f'{x}:{y}'):08x}" for x, y in itertools.combinations(sorted(sig.names), 2)
+    ]
+    return keys + feature_keys[:MAX_FEATURE_KEYS]
+
+
+def _minhash_bands(words: frozenset[int]) -> list[str]:
+    mins = [min(_permute(i, value) for value in words) for i in range(BANDS * ROWS)]
     keys = []
     for band in range(BANDS):
         rows = mins[band * ROWS : (band + 1) * ROWS]
         digest = hashlib.blake2b(struct.pack(f">{ROWS}Q", *rows), digest_size=6).hexdigest()
         keys.append(f"{band:02d}{digest}")
     return keys
+
+
+def _lead(text: str) -> str:
+    text = _DATELINE.sub("", _BYLINE.sub("", text, count=1), count=1)
+    text = _GLUED_SIZE.sub(r"\1 \2 ", text)
+    if len(text) <= LEAD_CHARS:
+        return text
+    cut = text.rfind(" ", 0, LEAD_CHARS)
+    return text[: cut if cut > 0 else LEAD_CHARS]
+
+
+def _figure_keys(text: str) -> list[str]:
+    """One key per quantity, two significant digits; a range also gives its ends."""
+    keys: list[str] = []
+    for figure in extract_figures(_GLUED_SIZE.sub(r"\1 \2 ", text)):
+        if figure.kind not in _SALIENT_KINDS and figure.high < 1000:
+            continue  # "20 years", "9%": common to many stories
+        if figure.approx and figure.low != figure.high and figure.high >= 10 * figure.low:
+            continue  # "hundreds of millions": too vague to identify a story
+        ends = {figure.low, figure.high}
+        keys.extend(_round(value) for value in sorted(ends) if value > 0)
+        if figure.is_range:
+            keys.append(f"{_round(figure.low)}-{_round(figure.high)}")
+    return keys
+
+
+def _round(value: float) -> str:
+    return f"{float(f'{value:.2g}'):g}"
+
+
+def _names(title: str, lead: str) -> tuple[list[str], list[str]]:
+    """Proper names (capitalised words that do not open a sentence) and product versions."""
+    names: list[str] = []
+    versions: list[str] = []
+    for text in [lead] if _title_case(title) else [title, lead]:
+        text = unicodedata.normalize("NFKC", text).replace("’", "'")
+        for hit in _VERSIONED.finditer(text):
+            versions.append(f"{hit.group(1).casefold()} {hit.group(2)}")
+        for hit in _NAME.finditer(text):
+            if _opens_sentence(text, hit.start()):
+                continue
+            name = _stem(hit.group(0).casefold().rstrip("'-").removesuffix("'s"))
+            if name not in _COMMON_NAMES:
+                names.append(name)
+    return names, versions
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    before = text[max(0, start - 4) : start].rstrip()
+    return not before or before[-1] in _SENTENCE_END
+
+
+def _title_case(title: str) -> bool:
+    words = [w for w in title.split() if w[:1].isalpha() and len(w) > 3]
+    return len(words) >= 3 and sum(w[0].isupper() for w in words) > 0.6 * len(words)
 
 
 def _tokens(text: str) -> list[str]:
@@ -136,8 +311,13 @@ def _stem(token: str) -> str:
     return token[:-1] if token.endswith("s") else token
 
 
-def _capped(values: list[int]) -> frozenset[int]:
-    return frozenset(list(dict.fromkeys(values))[:MAX_FEATURES])
+def _hours(when: datetime) -> int:
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return int(aware.timestamp() // 3600)
+
+
+def _hashed(values: Iterable[str]) -> frozenset[int]:
+    return frozenset(list(dict.fromkeys(_hash32(value) for value in values))[:MAX_FEATURES])
 
 
 def _jaccard(a: frozenset[int], b: frozenset[int]) -> float:

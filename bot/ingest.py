@@ -226,7 +226,7 @@ class Ingestor:
         text = entry.content_text if len(entry.content_text) > len(entry.summary_text) else ""
         text = text or entry.summary_text
         tags = metrics.timed(metrics.TAG_SECONDS, lambda: self.tagger.tag(entry.title, text))
-        sig = cluster.signature(entry.title, text)
+        sig = cluster.signature(entry.title, text, published=entry.published)
         return NewItem(
             guid=entry.guid,
             url=entry.link,
