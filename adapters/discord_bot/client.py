@@ -5,8 +5,8 @@ Every message the client sends carries ``AllowedMentions.none()``. At setup the 
 registers the buttons and syncs the command tree, to one guild when
 ``BRIEFBOT_DISCORD_GUILD`` is set (instant, for development) or globally, and only when
 the commands changed since the last sync: the hash of the tree's JSON is kept in a file.
-Big bots shard: ``BRIEFBOT_DISCORD_SHARDED=1``, or Discord recommending more than one
-shard (GET /gateway/bot), picks ``AutoShardedClient``.
+Big bots shard: ``BRIEFBOT_DISCORD_SHARDED=1``, or an application in 2,000 guilds or more,
+picks ``AutoShardedClient``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 SHARDED_ENV = "BRIEFBOT_DISCORD_SHARDED"
 STATE_DIR_ENV = "BRIEFBOT_DATA_DIR"
 HASH_FILE = "discord-commands-{target}.sha256"
+SHARD_FROM_GUILDS = 2000
 
 
 def intents() -> discord.Intents:
@@ -125,18 +127,19 @@ def _write_hash(marker: Path, digest: str) -> None:
         log.warning("could not keep the command hash in %s: %s", marker, exc)
 
 
-async def wants_shards(rest: DiscordRest, env: dict[str, str] | None = None) -> bool:
-    """Sharded when configured, or when Discord recommends more than one shard."""
+async def wants_shards(rest: DiscordRest, env: Mapping[str, str] | None = None) -> bool:
+    """Sharded when configured, or when the application is in ``SHARD_FROM_GUILDS`` guilds
+    or more (Discord's approximate count, read with the bot token before connecting)."""
     flag = (env if env is not None else os.environ).get(SHARDED_ENV, "")
     if flag.strip().lower() in {"1", "true", "yes", "on"}:
         return True
     try:
-        info = await rest.request("GET", "/gateway/bot")
+        info = await rest.request("GET", "/oauth2/applications/@me")
     except (DiscordHTTPError, OSError, TimeoutError) as exc:
-        log.warning("could not ask Discord for a shard count (%s); one shard", exc)
+        log.warning("could not read the application's guild count (%s); one shard", exc)
         return False
-    shards = info.get("shards", 1) if isinstance(info, dict) else 1
-    return isinstance(shards, int) and shards > 1
+    guilds = info.get("approximate_guild_count", 0) if isinstance(info, dict) else 0
+    return isinstance(guilds, int) and guilds >= SHARD_FROM_GUILDS
 
 
 def make_client(bridge: Bridge, *, guild: int | None, sharded: bool) -> BriefClient:

@@ -134,11 +134,16 @@ class Bridge:
     def theme_choices(self, current: str) -> list[app_commands.Choice[str]]:
         typed = current.strip().casefold()
         found = [
-            app_commands.Choice(name=plain(f"{name} ({theme_id})", 100), value=theme_id)
+            (theme_id, name)
             for theme_id, name in self.themes.items()
             if typed in theme_id or typed in name.casefold()
         ]
-        return found[:MAX_CHOICES]
+        # Themes whose id or name starts with what was typed come first.
+        found.sort(key=lambda t: not (t[0].startswith(typed) or t[1].casefold().startswith(typed)))
+        return [
+            app_commands.Choice(name=plain(f"{name} ({theme_id})", 100), value=theme_id)
+            for theme_id, name in found[:MAX_CHOICES]
+        ]
 
     async def subscription_choices(
         self, interaction: Interaction, current: str
@@ -199,7 +204,7 @@ async def _apologise(interaction: Interaction, ref: str) -> None:
     text = f"Sorry, something went wrong on my side (ref {ref})."
     try:
         await interaction.followup.send(content=text, ephemeral=True)
-    except discord.HTTPException:
+    except Exception:  # the interaction may be gone: the log keeps the reference
         log.warning("could not tell the user about failure %s", ref)
 
 

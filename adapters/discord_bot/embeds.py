@@ -285,7 +285,10 @@ def render(message: Message) -> list[Payload]:
 def render_digest(digest: Digest) -> list[Payload]:
     total = digest.total_stories
     noun = "story" if total == 1 else "stories"
-    summary = f"{fmt_date(digest.day)} · {total} {noun} · {len(digest.sections)} themes"
+    themes = len(digest.sections)
+    summary = (
+        f"{fmt_date(digest.day)} · {total} {noun} · {themes} theme{'' if themes == 1 else 's'}"
+    )
     if not digest.sections:
         note = digest.empty_note or "No new Meta AI coverage since the last digest."
         summary += f"\n{md(note, 1000)}"
