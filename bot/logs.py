@@ -144,6 +144,8 @@ def setup_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # APScheduler logs every job run at INFO: one line per job per minute says nothing new.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
     return handler
 
 

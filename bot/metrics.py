@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
@@ -25,6 +32,7 @@ if TYPE_CHECKING:
     from bot.claims.lookup import LookupResult
     from bot.outbox import DrainReport
 
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -118,7 +126,7 @@ def read_db_figures(db: Database) -> DbFigures:
         counts = dict(
             session.execute(
                 select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-            ).tuples()
+            ).all()
         )
         last = session.scalar(select(func.max(Feed.last_success_at)))
         enabled = session.scalar(select(func.count()).where(Feed.enabled.is_(True))) or 0
