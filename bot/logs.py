@@ -25,7 +25,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Slack: bot, user, app-level, refresh and config tokens.
     (re.compile(r"\b(xox[abposre]|xapp)-[A-Za-z0-9-]+"), rf"\1-{MASK}"),
     # Authorization header values (Discord uses "Bot <token>").
-    (re.compile(r"\b(Bot|Bearer)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {MASK}"),
+    (re.compile(r"\b(Bot|Bearer)\s+[A-Za-z0-9._~+/=-]{20,}"), rf"\1 {MASK}"),
     # A Discord token on its own: three base64url parts.
     (re.compile(r"\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}"), MASK),
     # scheme://user:password@host -> scheme://user:***@host
