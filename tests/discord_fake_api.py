@@ -161,7 +161,7 @@ class FakeDiscord:
         for key, queued in self.failures.items():
             method, prefix = key.split(" ", 1)
             if queued and method == request.method and path.startswith(prefix):
-                return _failure(queued.pop(0))
+                return failure_response(queued.pop(0))
         return self._answer(request.method, path, body, dict(request.query))
 
     def _answer(self, method: str, path: str, body: Any, query: dict[str, str]) -> web.Response:
@@ -271,7 +271,7 @@ async def _body(request: web.Request) -> Any:
     return await request.text()
 
 
-def _failure(failure: Failure) -> web.Response:
+def failure_response(failure: Failure) -> web.Response:
     body: dict[str, Any] = {"message": failure.message, "code": failure.code}
     if failure.retry_after is not None:
         body["retry_after"] = failure.retry_after

@@ -439,7 +439,7 @@ def render_help(help_: Help) -> list[Payload]:
 
 def render_notice(notice: Notice) -> Payload:
     text = f"{_NOTICE_ICONS[notice.level]} {md(notice.text, 1500)}"
-    tips = [f"`{clip(s.replace('`', ''), 100)}`" for s in notice.suggestions[:5]]
+    tips = [f"**{md(' '.join(s.split()), 100)}**" for s in notice.suggestions[:5]]
     if tips:
         text += "\nDid you mean " + ", ".join(tips) + "?"
     return text_payload(text)
