@@ -1,0 +1,28 @@
+# briefbot: the bot as a container. Built and run by docker-compose.yml (see docs/production.md).
+
+FROM python:3.11-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/briefbot
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY adapters ./adapters
+COPY storage ./storage
+RUN /opt/briefbot/bin/pip install .
+
+FROM python:3.11-slim
+ENV PATH=/opt/briefbot/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    BRIEFBOT_HTTP_PORT=8080 \
+    BRIEFBOT_LOG_FORMAT=json
+COPY --from=build /opt/briefbot /opt/briefbot
+RUN useradd --system --uid 10001 --user-group --home-dir /app --create-home briefbot
+WORKDIR /app
+USER briefbot
+EXPOSE 8080
+# Python's urllib, not curl (the slim image has none): /healthz answers 503 when unhealthy,
+# which urlopen raises as an error, so the probe exits non-zero.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('BRIEFBOT_HTTP_PORT', '8080'), timeout=4)"]
+CMD ["briefbot", "run"]
