@@ -3,32 +3,35 @@
 Outlets reword a story rather than copy it, so plain word overlap between two versions
 is often only 0.05-0.15. What survives rewording are the story's salient features: its
 figures ("2T parameters" and "2 trillion parameters" are one quantity), its proper names
-(Ohio, Titan, Buckeye) and the words of its headline. A signature therefore keeps five
-sets of 32-bit hashes, taken from the title and the lead of the text:
+(Ohio, Titan, Buckeye) and the words of its headline. A signature keeps five sets of
+32-bit hashes, taken from the title and the lead of the text, and the publication hour:
 
 - ``words``: content words (case-folded, stop words dropped, plural "s" trimmed);
-- ``title``: the content words of the title alone;
-- ``numbers``: raw number tokens (405b, 3.1, 350,000), for the version check;
-- ``figures``: normalised quantities from ``bot.claims.figures``;
-- ``names``: capitalised terms that do not open a sentence, and versioned product names
-  ("llama 5"), minus the names nearly every story on the topic carries.
+- ``title``: the content words of the title, minus names common on the topic;
+- ``figures``: normalised quantities from ``bot.claims.figures`` (a range also gives its
+  ends, so "$150-170B" meets "between $150 billion and $170 billion");
+- ``names``: capitalised words that do not open a sentence, minus the names nearly every
+  story on the topic carries (Meta, Zuckerberg, Llama...);
+- ``versions``: versioned product names ("llama 5", "gemini 4").
 
-Similarity is a weighted cosine over all features (a figure or a rare name counts more
-than a common word), cut down when the stories' numbers disagree: two Llama launches
-share most words but not "3" vs "3.1". The bar rises with the publication gap: copies of
-one story appear within hours, while a follow-up on the next day repeats the same names
-and figures but is a new story.
+``evidence`` adds up points for what two stories share: each figure, name, headline word
+and version, plus their overall word overlap. Versions that disagree cut it to a fifth
+(two Llama launches share most words but not "3" vs "3.1"). The evidence needed rises
+with the publication gap: copies of one story appear within hours, while a follow-up a
+day later repeats the same names and figures but is a new story.
 
-Everything is hashed with blake2b, so signatures are identical across processes and
-machines (Python's own ``hash`` is salted per process). A signature serialises to a short
-ASCII string; ``band_keys`` gives index keys (MinHash LSH bands over the words plus keys
-per figure and per pair of names) so storage can fetch candidates with an index lookup.
+Everything is hashed with blake2b (MinHash rows with SHAKE-128), so signatures and keys
+are identical across processes and machines (Python's own ``hash`` is salted per
+process). A signature serialises to a short ASCII string; ``band_keys`` gives index keys
+(MinHash LSH bands over the words plus keys per figure and per pair of names) so storage
+can fetch candidates with an index lookup instead of comparing against every story.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import itertools
 import re
@@ -43,15 +46,14 @@ from bot.claims.figures import extract_figures
 LEAD_WORDS = 60
 LEAD_CHARS = 480
 MAX_FEATURES = 255
-SAME_STORY_THRESHOLD = 0.27
 # Syndicated copies appear within a day or two; beyond this, similar wording is a new story
 # (a quarterly forecast restated three months later, say).
 MAX_HOURS_APART = 72.0
 BANDS = 24
 ROWS = 2
-MAX_FEATURE_KEYS = 24
+KEYED_FIGURES = 8
+KEYED_NAMES = 6  # 15 pairs
 _VERSION = "s2"
-_MERSENNE = (1 << 61) - 1
 _NO_HOUR = -1
 
 # Evidence points for what two stories share (see ``evidence``).
@@ -216,28 +218,35 @@ def needed(hours_apart: float | None) -> float:
 
 
 def band_keys(sig: Signature) -> list[str]:
-    """Index keys: stories that share any key are candidates (at most 48 keys).
+    """Index keys (at most 48, each 9-14 characters): stories sharing any key are candidates.
 
     MinHash bands over the words find copies that keep the wording: with 24 bands of 2
-    rows, a pair with word overlap 0.27 shares a band with probability about 0.84. Keys per
-    figure and per pair of names find reworded copies.
+    rows, a pair with word overlap 0.27 shares a band with probability about 0.84. A key
+    per figure and per pair of names finds reworded copies; both are sampled by smallest
+    hash, so two stories that share a figure or a pair of names tend to pick the same ones.
     """
     keys = _minhash_bands(sig.words) if sig.words else []
-    feature_keys = [f"f{value:08x}" for value in sorted(sig.figures)]
-    feature_keys += [
-        f"n{_hash32(f'{x}:{y}'):08x}" for x, y in itertools.combinations(sorted(sig.names), 2)
-    ]
-    return keys + feature_keys[:MAX_FEATURE_KEYS]
+    keys += [f"f{value:08x}" for value in sorted(sig.figures)[:KEYED_FIGURES]]
+    names = sorted(sig.names)[:KEYED_NAMES]
+    keys += [f"n{_hash32(f'{x}:{y}'):08x}" for x, y in itertools.combinations(names, 2)]
+    return keys
 
 
 def _minhash_bands(words: frozenset[int]) -> list[str]:
-    mins = [min(_permute(i, value) for value in words) for i in range(BANDS * ROWS)]
+    # Each word's SHAKE-128 output gives it BANDS * ROWS independent 32-bit hash values (one
+    # per MinHash row); the minimum per row is then taken in C by ``map(min, zip(...))``.
+    rows_per_word = [_row_hashes(value) for value in words]
+    mins = list(map(min, zip(*rows_per_word, strict=False)))
     keys = []
     for band in range(BANDS):
         rows = mins[band * ROWS : (band + 1) * ROWS]
-        digest = hashlib.blake2b(struct.pack(f">{ROWS}Q", *rows), digest_size=6).hexdigest()
+        digest = hashlib.blake2b(struct.pack(f">{ROWS}I", *rows), digest_size=6).hexdigest()
         keys.append(f"{band:02d}{digest}")
     return keys
+
+
+def _row_hashes(value: int) -> tuple[int, ...]:
+    return _ROWS_STRUCT.unpack(hashlib.shake_128(value.to_bytes(4, "big")).digest(_ROW_BYTES))
 
 
 def _lead(text: str) -> str:
@@ -297,12 +306,14 @@ def _title_case(title: str) -> bool:
 
 def _tokens(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
-    tokens = []
-    for token in _TOKEN.findall(folded):
-        token = _stem(token.removesuffix("'s").lstrip("$").replace(",", ""))
-        if token and token not in _STOPWORDS:
-            tokens.append(token)
-    return tokens
+    return [token for token in map(_clean, _TOKEN.findall(folded)) if token]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _clean(raw: str) -> str:
+    """A raw token's stem, or "" for a stop word (cached: news vocabulary repeats)."""
+    token = _stem(raw.removesuffix("'s").lstrip("$").replace(",", ""))
+    return "" if token in _STOPWORDS else token
 
 
 def _stem(token: str) -> str:
@@ -326,24 +337,10 @@ def _jaccard(a: frozenset[int], b: frozenset[int]) -> float:
     return len(a & b) / len(a | b)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _hash32(token: str) -> int:
     return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=4).digest(), "big")
 
 
-def _permute(index: int, value: int) -> int:
-    # Fixed, seedless "random" permutations: a_i, b_i derived from the index itself.
-    a, b = _COEFFICIENTS[index]
-    return (a * value + b) % _MERSENNE
-
-
-def _coefficients(count: int) -> list[tuple[int, int]]:
-    pairs = []
-    for index in range(count):
-        digest = hashlib.blake2b(f"minhash-{index}".encode(), digest_size=16).digest()
-        a = int.from_bytes(digest[:8], "big") % (_MERSENNE - 1) + 1
-        b = int.from_bytes(digest[8:], "big") % _MERSENNE
-        pairs.append((a, b))
-    return pairs
-
-
-_COEFFICIENTS = _coefficients(BANDS * ROWS)
+_ROW_BYTES = 4 * BANDS * ROWS
+_ROWS_STRUCT = struct.Struct(f">{BANDS * ROWS}I")
