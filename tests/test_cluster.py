@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import struct
 import subprocess
 import sys
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -231,3 +234,51 @@ def test_signatures_are_identical_across_processes() -> None:
             [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
         )
         assert out.stdout == expected
+
+
+def test_reworded_figures_count_as_one_quantity() -> None:
+    spelled = signature("Meta ships a 2 trillion parameter model", "Capex of $150 billion.")
+    short = signature("Meta's 2T-parameter model is out", "Guidance of $150-170B.")
+    between = signature("Spending", "Meta plans to spend between $150 billion and $170 billion.")
+    assert len(spelled.figures & short.figures) == 2
+    assert len(short.figures & between.figures) == 2
+    assert set(band_keys(spelled)) & set(band_keys(short)), "a shared figure is a candidate key"
+
+
+def test_bylines_and_datelines_are_not_evidence() -> None:
+    a = signature("Chip stocks rally", "By Rachel Stein | Chipmakers rose after Nvidia results.")
+    b = signature("Reality Labs cuts VR budget", "By Rachel Stein | Meta moves money to glasses.")
+    c = signature("Ohio deal", "COLUMBUS, Ohio (Continental Wire) – Meta signed a power deal.")
+    assert not a.names & b.names
+    assert c.names == signature("Ohio deal", "Meta signed a power deal.").names
+
+
+def test_publication_time_travels_with_the_signature() -> None:
+    title, text = SYNDICATED[0][0]
+    copy_title, copy_text = SYNDICATED[0][1]
+    when = datetime(2026, 11, 19, 15, 0, tzinfo=UTC)
+    first = signature(title, text, published=when)
+    soon = Signature.loads(
+        signature(copy_title, copy_text, published=when + timedelta(hours=3)).dumps()
+    )
+    late = signature(copy_title, copy_text, published=when + timedelta(days=4))
+    assert first.hour is not None and soon.hour == first.hour + 3
+    assert is_same_story(first, soon)
+    assert not is_same_story(first, late)
+
+
+def test_signatures_stored_before_figures_still_compare() -> None:
+    """An "s1" signature (words and numbers only) from an older database still loads."""
+    words = sorted(signature(*SYNDICATED[4][0]).words)
+    raw = struct.pack(f">BB{len(words)}I", len(words), 0, *words)
+    old = Signature.loads("s1:" + base64.b64encode(raw).decode("ascii"))
+    assert old.words == frozenset(words) and not old.figures and old.hour is None
+    assert is_same_story(old, signature(*SYNDICATED[4][0]), hours_apart=1)
+
+
+def test_keys_are_bounded_and_short() -> None:
+    text = " ".join(
+        f"Name{n} Place{n} said ${n + 1} billion and {n + 2} gigawatts." for n in range(80)
+    )
+    keys = band_keys(signature("Big story with Many Names", text))
+    assert len(keys) <= 48 and all(len(key) <= 64 for key in keys)
