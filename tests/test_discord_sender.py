@@ -136,6 +136,8 @@ async def test_closed_dms_fail_permanently_with_a_clear_reason(
         await sender.send(USER, ALERT, "alert:7:3")
     assert "does not accept direct messages" in caught.value.reason
     assert USER.ref in sender.dms_closed
+    await sender.send(USER, ALERT, "alert:7:4")  # DMs opened again: the hint goes away
+    assert USER.ref not in sender.dms_closed
 
 
 @pytest.mark.parametrize(

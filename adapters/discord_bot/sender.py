@@ -144,6 +144,8 @@ class DiscordSender:
             path = f"/channels/{channel}/messages"
             posted = await self._call(self.rest.request("POST", path, json=body), dest)
             first = first or str(posted["id"])
+        if dest.direct:
+            self.dms_closed.discard(dest.ref)  # they opened their DMs again
         return Sent(message_id=f"{channel}:{first}")
 
     async def find_sent(self, dest: Destination, idempotency_key: str) -> str | None:
