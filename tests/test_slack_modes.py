@@ -65,6 +65,11 @@ async def test_socket_mode_acks_the_envelope_and_answers_the_command(
         (answer,) = await fake.wait_for("response_url")
         assert "Open weights" in str(answer.args["blocks"])
         assert answer.args["response_type"] == "ephemeral"
+        # Bolt acks the envelope after the listener returns: give it a moment.
+        for _ in range(500):
+            if any(ack.get("envelope_id") == "env-1" for ack in fake.socket_acks):
+                break
+            await asyncio.sleep(0.01)
         assert any(ack.get("envelope_id") == "env-1" for ack in fake.socket_acks)
         assert fake.of("apps.connections.open")[0].token == "xapp-socket"
     finally:
