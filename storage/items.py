@@ -150,16 +150,22 @@ def _find_or_create_cluster(
 ) -> tuple[Cluster, bool]:
     if entry.signature and entry.band_keys:
         since = entry.published_at - CLUSTER_WINDOW
+        # The clusters sharing the most keys first, so common keys cannot crowd them out.
+        shared = func.count().label("shared")
         candidates = session.scalars(
             select(ClusterKey.cluster_id)
             .join(Cluster, Cluster.id == ClusterKey.cluster_id)
             .where(ClusterKey.key.in_(list(entry.band_keys)), Cluster.last_seen_at >= since)
-            .distinct()
+            .group_by(ClusterKey.cluster_id)
+            .order_by(shared.desc(), ClusterKey.cluster_id.desc())
             .limit(20)
         ).all()
         for cluster_id in candidates:
             signatures = session.scalars(
-                select(Item.signature).where(Item.cluster_id == cluster_id).limit(5)
+                select(Item.signature)
+                .where(Item.cluster_id == cluster_id)
+                .order_by(Item.id.desc())
+                .limit(5)
             )
             if any(sig and same_story(sig, entry.signature) for sig in signatures):
                 cluster = session.get(Cluster, cluster_id)
