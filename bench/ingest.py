@@ -26,11 +26,61 @@ from pathlib import Path
 from aiohttp import web
 
 REPO = Path(__file__).resolve().parents[1]
-WORDS = (
-    "meta llama model open weights zuckerberg gpu cluster data center training inference "
-    "assistant release benchmark parameters nvidia power gigawatt investors capex spending "
-    "research fair team license developers cloud partners chips compute safety regulators"
-).split()
+SUBJECTS = (
+    "Meta",
+    "Meta's Llama team",
+    "Zuckerberg",
+    "Meta's AI lab",
+    "OpenAI",
+    "Google",
+    "Nvidia",
+    "Microsoft",
+    "Anthropic",
+    "Apple",
+)
+TOPICS = (
+    "open-weight model",
+    "GPU cluster",
+    "data center",
+    "AI assistant",
+    "chip",
+    "licence",
+    "capital spending plan",
+    "research team",
+    "smart glasses",
+    "training data deal",
+)
+
+
+def vocabulary(size: int = 3000) -> list[str]:
+    """Pronounceable made-up words: realistic token statistics without real text."""
+    onsets, vowels, codas = "bcdfghklmnprstvz", "aeiou", ["", "n", "r", "s", "l", "t"]
+    rng = random.Random(7)
+    words: set[str] = set()
+    while len(words) < size:
+        syllables = rng.randint(1, 3)
+        words.add(
+            "".join(
+                rng.choice(onsets) + rng.choice(vowels) + rng.choice(codas)
+                for _ in range(syllables)
+            )
+        )
+    return sorted(words)
+
+
+WORDS = vocabulary()
+
+
+def story(seed: int) -> tuple[str, str]:
+    """A title and a 150-word body; the same seed gives the same story (syndication)."""
+    rng = random.Random(seed)
+    subject, topic = rng.choice(SUBJECTS), rng.choice(TOPICS)
+    figure = f"{rng.randint(2, 900)} {rng.choice(['billion dollars', 'GPUs', 'megawatts'])}"
+    title = f"{subject} {rng.choice(['unveils', 'expands', 'cuts', 'plans'])} {topic}: " + " ".join(
+        rng.choice(WORDS) for _ in range(5)
+    )
+    body = " ".join(rng.choice(WORDS) for _ in range(150))
+    return title, f"{subject} said the {topic} involves {figure}. {body.capitalize()}."
 
 
 def make_feed(n: int, entries: int) -> bytes:
@@ -38,14 +88,15 @@ def make_feed(n: int, entries: int) -> bytes:
     now = datetime(2026, 11, 20, tzinfo=UTC)
     items = []
     for i in range(entries):
-        title = " ".join(rng.choice(WORDS) for _ in range(9)).capitalize()
-        body = " ".join(rng.choice(WORDS) for _ in range(160))
+        # One entry in ten is a story several outlets carry (syndication).
+        seed = rng.randint(0, 49) if rng.random() < 0.1 else 1000 + n * entries + i
+        title, body = story(seed)
         when = format_datetime(now - timedelta(minutes=17 * i + n))
         items.append(
-            f"<item><title>{title} {n}-{i}</title>"
-            f"<link>https://outlet{n % 40}.example/{n}/{i}?utm_source=rss</link>"
+            f"<item><title>{title}</title>"
+            f"<link>https://outlet{n}.example/{n}/{i}?utm_source=rss</link>"
             f"<guid>urn:feed{n}:{i}</guid><pubDate>{when}</pubDate>"
-            f"<description>&lt;p&gt;Meta {body}.&lt;/p&gt;</description></item>"
+            f"<description>&lt;p&gt;{body}&lt;/p&gt;</description></item>"
         )
     return (
         '<?xml version="1.0"?><rss version="2.0"><channel>'
@@ -97,7 +148,9 @@ def run_briefbot(urls: list[str], db: str) -> None:
     start = time.perf_counter()
     report = asyncio.run(app.ingestor().fetch_due(force=True))
     elapsed = time.perf_counter() - start
-    _emit(report.stored, elapsed, len(report.failed))
+    app.executor.shutdown(wait=True)  # so the workers' peak RSS is counted below
+    workers = app.settings.parse_workers if app.settings.parse_pool == "process" else 0
+    _emit(report.stored, elapsed, len(report.failed), workers=workers)
 
 
 def run_reader(urls: list[str], db: str) -> None:
@@ -113,12 +166,16 @@ def run_reader(urls: list[str], db: str) -> None:
     _emit(count, elapsed, 0)
 
 
-def _emit(entries: int, elapsed: float, failed: int) -> None:
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _emit(entries: int, elapsed: float, failed: int, *, workers: int = 0) -> None:
+    """Peak RSS: this process, plus each worker process at the largest worker's peak
+    (an upper bound of the whole ingest's memory)."""
+    main_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if workers else 0
+    rss_mb = main_mb + workers * worker_mb
     print(json.dumps({"entries": entries, "seconds": elapsed, "rss_mb": rss_mb, "failed": failed}))
 
 
-def measure(which: str, urls: list[str]) -> dict[str, float]:
+def measure(which: str, urls: list[str], pool: str = "process") -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         urls_file = Path(tmp) / "urls.json"
         urls_file.write_text(json.dumps(urls))
@@ -134,7 +191,7 @@ def measure(which: str, urls: list[str]) -> dict[str, float]:
             capture_output=True,
             text=True,
             cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": str(REPO), "BRIEFBOT_PARSE_POOL": pool},
             check=False,
         )
         if proc.returncode != 0:
@@ -149,6 +206,7 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=50)
     parser.add_argument("--child", nargs=3, metavar=("WHICH", "URLS", "DB"))
     parser.add_argument("--skip-reader", action="store_true")
+    parser.add_argument("--pool", choices=["process", "thread"], default="process")
     args = parser.parse_args()
     if args.child:
         which, urls_file, db = args.child
@@ -160,7 +218,7 @@ def main() -> None:
     urls = [f"{base}/{name}" for name in feeds]
     try:
         print(f"ingest benchmark: {args.feeds} feeds x {args.entries} entries on loopback")
-        ours = measure("briefbot", urls)
+        ours = measure("briefbot", urls, args.pool)
         print(
             f"briefbot: {ours['entries']:.0f} entries in {ours['seconds']:.2f} s = "
             f"{ours['entries'] / ours['seconds']:.0f} entries/s, peak RSS {ours['rss_mb']:.0f} MB"

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
 from bot.alerts import match_new_items
-from bot.claim_sync import ClaimLinkHook, ledger_records, sync_ledger
+from bot.claim_sync import sync_ledger
 from bot.config import Settings, load_settings
 from bot.fetch_policy import FetchPolicy
 from bot.ingest import Ingestor, StoredHook
 from bot.pack import Pack, load_pack
+from bot.parse import make_parse_executor
+from bot.prepare import ledger_records
 from bot.ssrf import Allowlist, parse_allowlist
-from bot.tagger import Tagger
 from storage.db import Database
 
 
@@ -25,8 +27,9 @@ class App:
     hooks: list[StoredHook] = field(default_factory=list)
 
     @cached_property
-    def tagger(self) -> Tagger:
-        return Tagger(self.pack)
+    def executor(self) -> Executor:
+        """The worker pool that parses and prepares entries (see bot/prepare.py)."""
+        return make_parse_executor(self.settings.parse_pool, self.settings.parse_workers)
 
     @cached_property
     def allowlist(self) -> Allowlist:
@@ -48,13 +51,16 @@ class App:
     def ingestor(self) -> Ingestor:
         return Ingestor(
             self.db,
-            self.tagger,
+            self.pack,
             policy=self.fetch_policy,
             allowlist=self.allowlist,
+            executor=self.executor,
             hooks=self.hooks,
         )
 
     def close(self) -> None:
+        if "executor" in self.__dict__:
+            self.executor.shutdown(wait=False, cancel_futures=True)
         self.db.dispose()
 
 
@@ -63,12 +69,6 @@ def open_app(settings: Settings | None = None, *, migrate: bool = True) -> App:
     settings = settings or load_settings()
     pack = load_pack(settings.pack)
     db = Database(settings.database_url, migrate=migrate)
-    records = ledger_records(pack)
     if migrate:
-        sync_ledger(db, records)
-    return App(
-        settings=settings,
-        db=db,
-        pack=pack,
-        hooks=[ClaimLinkHook(records), match_new_items],
-    )
+        sync_ledger(db, ledger_records(pack))
+    return App(settings=settings, db=db, pack=pack, hooks=[match_new_items])

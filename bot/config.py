@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,10 @@ class Settings(BaseSettings):
     fetch_timeout_s: float = 30.0
     max_feed_bytes: int = 10 * 1024 * 1024
     pause_after_errors: int = 10
+    # Where feeds are parsed and entries tagged: "process" (one per core, the default)
+    # or "thread" (one process; handy for tests and tiny machines).
+    parse_pool: Literal["process", "thread"] = "process"
+    parse_workers: int = Field(default=2, ge=1, le=64)
 
     llm_base_url: str | None = None
     llm_model: str | None = None

@@ -14,22 +14,23 @@ import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from functools import lru_cache
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import cluster, metrics, normalise
+from bot import cluster, metrics
+from bot.claim_sync import store_claims
 from bot.fetch_policy import FetchPolicy
 from bot.fetcher import Fetcher, FetchResult
-from bot.parse import ParsedEntry, ParsedFeed, parse_feed
+from bot.pack import Pack
+from bot.prepare import PreparedFeed, parse_and_prepare
 from bot.ssrf import Allowlist
-from bot.summarise import extractive_summary
-from bot.tagger import Tagger
 from storage.db import Database
 from storage.feeds import FetchOutcome, claim_due_feeds, record_outcome
-from storage.items import NewItem, StoreReport, ThemeTag, store_items
+from storage.items import StoreReport, store_items
 from storage.models import Feed
 from storage.types import utcnow
 
@@ -81,7 +82,7 @@ class Ingestor:
     def __init__(
         self,
         db: Database,
-        tagger: Tagger,
+        pack: Pack,
         *,
         policy: FetchPolicy | None = None,
         allowlist: Allowlist | None = None,
@@ -91,7 +92,7 @@ class Ingestor:
         rng: random.Random | None = None,
     ) -> None:
         self.db = db
-        self.tagger = tagger
+        self.pack = pack
         self.policy = policy or FetchPolicy()
         self.allowlist = allowlist or Allowlist.empty()
         self.executor = executor
@@ -154,12 +155,8 @@ class Ingestor:
             async with self._write_lock:
                 await asyncio.to_thread(self._record, job.id, outcome)
             return
-        parsed = await parse_feed(
-            result.body,
-            url=result.final_url,
-            content_type=result.content_type,
-            fetched_at=now,
-            executor=self.executor,
+        parsed = await self._parse_and_prepare(
+            result.body, result.final_url, result.content_type, now, job
         )
         report.parse_problem = parsed.problem
         outcome = FetchOutcome(
@@ -205,50 +202,36 @@ class Ingestor:
         with self.db.session() as session:
             record_outcome(session, feed_id, outcome)
 
-    def _store(self, job: FeedJob, parsed: ParsedFeed, outcome: FetchOutcome) -> StoreReport:
-        """Entries and the feed's new validators in one transaction."""
-        source = parsed.title or job.title or _host(job.url)
-        items = [
-            self.prepare(entry, source=source, alertable=job.backlog_done)
-            for entry in parsed.entries
-        ]
+    async def _parse_and_prepare(
+        self, body: bytes, url: str, content_type: str | None, now: datetime, job: FeedJob
+    ) -> PreparedFeed:
+        """Parse, tag, summarise, sign and link claims in the worker pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor,
+            parse_and_prepare,
+            body,
+            url,
+            content_type,
+            now,
+            str(self.pack.path),
+            job.title,
+            job.backlog_done,
+        )
+
+    def _store(self, job: FeedJob, parsed: PreparedFeed, outcome: FetchOutcome) -> StoreReport:
+        """Entries, their claims and the feed's new validators in one transaction."""
+        entries = parsed.entries
         with self.db.session() as session:
-            report = store_items(session, job.id, items, _same_story)
+            report = store_items(session, job.id, [p.item for p in entries], _same_story)
+            store_claims(session, [(s.item_id, entries[s.index]) for s in report.stored])
             for hook in self.hooks:
                 hook(session, report)
             record_outcome(session, job.id, outcome)
         metrics.ITEMS_INGESTED.inc(len(report.stored))
+        for prepared in entries:
+            metrics.TAG_SECONDS.observe(prepared.tag_seconds)
         return report
-
-    # -- one entry ----------------------------------------------------------------------
-
-    def prepare(self, entry: ParsedEntry, *, source: str, alertable: bool) -> NewItem:
-        text = entry.content_text if len(entry.content_text) > len(entry.summary_text) else ""
-        text = text or entry.summary_text
-        tags = metrics.timed(metrics.TAG_SECONDS, lambda: self.tagger.tag(entry.title, text))
-        sig = cluster.signature(entry.title, text, published=entry.published)
-        return NewItem(
-            guid=entry.guid,
-            url=entry.link,
-            canonical_url=normalise.canonical_url(entry.link) if entry.link else None,
-            source=source,
-            title=entry.title,
-            title_key=normalise.normalise_title(entry.title),
-            author=entry.author,
-            published_at=entry.published,
-            published_was_missing=entry.published_was_missing,
-            fetched_at=utcnow(),
-            text=text,
-            summary=extractive_summary(entry.title, text),
-            content_hash=normalise.content_hash(entry.title, text),
-            signature=sig.dumps(),
-            band_keys=cluster.band_keys(sig),
-            relevance=tags.relevance,
-            relevant=tags.relevant,
-            reasons=tags.reasons,
-            themes=[ThemeTag(t.id, t.score, t.evidence) for t in tags.themes],
-            alertable=alertable,
-        )
 
     # -- operator ingest of local files -------------------------------------------------
 
@@ -266,9 +249,7 @@ class Ingestor:
             job = _job(feed)
         report = FeedReport(feed_id=job.id, url=url)
         now = utcnow()
-        parsed = await parse_feed(
-            body, url=url, content_type=None, fetched_at=now, executor=self.executor
-        )
+        parsed = await self._parse_and_prepare(body, url, None, now, job)
         report.parse_problem = parsed.problem
         outcome = FetchOutcome(
             fetched_at=now, next_fetch_at=now, ok=True, title=parsed.title or None
@@ -292,7 +273,13 @@ def _job(feed: Feed) -> FeedJob:
 
 
 def _same_story(a: str, b: str) -> bool:
-    return cluster.is_same_story(cluster.Signature.loads(a), cluster.Signature.loads(b))
+    return cluster.is_same_story(_signature(a), _signature(b))
+
+
+@lru_cache(maxsize=8192)
+def _signature(text: str) -> cluster.Signature:
+    # A new item is compared with many stored ones: decode each signature once.
+    return cluster.Signature.loads(text)
 
 
 def _host(url: str) -> str:

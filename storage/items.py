@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.models import Cluster, ClusterKey, Item, ItemTheme
 
 CLUSTER_WINDOW = timedelta(days=3)
+MAX_CANDIDATES = 20
 SameStory = Callable[[str, str], bool]
 
 
@@ -50,8 +54,9 @@ class NewItem:
 
 @dataclass(frozen=True)
 class Stored:
+    index: int  # position in the batch given to store_items
     item_id: int
-    cluster_id: int
+    cluster_id: int | None  # None for items that are not relevant: they are never posted
     new_cluster: bool
 
 
@@ -64,16 +69,35 @@ class StoreReport:
 def store_items(
     session: Session, feed_id: int, entries: Iterable[NewItem], same_story: SameStory
 ) -> StoreReport:
+    """Store new entries (duplicates are counted and dropped) and group the relevant ones
+    into stories. A fixed number of statements per batch, whatever its size."""
     entries = list(entries)
     seen = _existing_keys(session, feed_id, entries)
+    fresh: list[tuple[int, NewItem]] = []
     report = StoreReport()
-    for entry in entries:
+    for index, entry in enumerate(entries):
         keys = _keys(entry)
         if any(key in seen for key in keys):
             report.duplicates += 1
             continue
         seen.update(keys)
-        report.stored.append(_insert(session, feed_id, entry, same_story))
+        fresh.append((index, entry))
+    if not fresh:
+        return report
+    assignment = _assign_clusters(session, [e for _, e in fresh], same_story)
+    items = [_row(feed_id, entry, assignment.cluster_of(n)) for n, (_, entry) in enumerate(fresh)]
+    session.add_all(items)
+    session.flush()
+    assignment.refresh_counts(session)
+    for n, ((index, _), item) in enumerate(zip(fresh, items, strict=True)):
+        report.stored.append(
+            Stored(
+                index=index,
+                item_id=item.id,
+                cluster_id=item.cluster_id,
+                new_cluster=assignment.is_new(n),
+            )
+        )
     return report
 
 
@@ -110,9 +134,8 @@ def _existing_keys(
     return seen
 
 
-def _insert(session: Session, feed_id: int, entry: NewItem, same_story: SameStory) -> Stored:
-    cluster, new_cluster = _find_or_create_cluster(session, entry, same_story)
-    item = Item(
+def _row(feed_id: int, entry: NewItem, cluster: Cluster | None) -> Item:
+    return Item(
         feed_id=feed_id,
         guid=entry.guid,
         url=entry.url,
@@ -128,7 +151,7 @@ def _insert(session: Session, feed_id: int, entry: NewItem, same_story: SameStor
         summary=entry.summary,
         content_hash=entry.content_hash,
         signature=entry.signature,
-        cluster_id=cluster.id,
+        cluster=cluster,
         relevance=entry.relevance,
         relevant=entry.relevant,
         relevance_reasons=list(entry.reasons),
@@ -137,78 +160,155 @@ def _insert(session: Session, feed_id: int, entry: NewItem, same_story: SameStor
             ItemTheme(theme_id=t.id, score=t.score, evidence=list(t.evidence)) for t in entry.themes
         ],
     )
-    session.add(item)
-    session.flush()
-    if not new_cluster:
-        _refresh_cluster(session, cluster, entry)
-    _add_band_keys(session, cluster.id, entry.band_keys, entry.fetched_at)
-    return Stored(item_id=item.id, cluster_id=cluster.id, new_cluster=new_cluster)
 
 
-def _find_or_create_cluster(
-    session: Session, entry: NewItem, same_story: SameStory
-) -> tuple[Cluster, bool]:
-    if entry.signature and entry.band_keys:
-        since = entry.published_at - CLUSTER_WINDOW
-        # The clusters sharing the most keys first, so common keys cannot crowd them out.
-        shared = func.count().label("shared")
-        candidates = session.scalars(
-            select(ClusterKey.cluster_id)
-            .join(Cluster, Cluster.id == ClusterKey.cluster_id)
-            .where(ClusterKey.key.in_(list(entry.band_keys)), Cluster.last_seen_at >= since)
-            .group_by(ClusterKey.cluster_id)
-            .order_by(shared.desc(), ClusterKey.cluster_id.desc())
-            .limit(20)
-        ).all()
-        for cluster_id in candidates:
-            signatures = session.scalars(
-                select(Item.signature)
-                .where(Item.cluster_id == cluster_id)
-                .order_by(Item.id.desc())
-                .limit(5)
-            )
-            if any(sig and same_story(sig, entry.signature) for sig in signatures):
-                cluster = session.get(Cluster, cluster_id)
-                if cluster is not None:
-                    return cluster, False
-    cluster = Cluster(
-        title=entry.title,
-        first_seen_at=entry.published_at,
-        last_seen_at=entry.published_at,
-        item_count=1,
-        source_count=1,
-    )
-    session.add(cluster)
-    session.flush()
-    return cluster, True
+class _Assignment:
+    """Which story each new relevant entry belongs to: a stored one, or a new one made
+    for this batch (which later entries of the batch may join too)."""
 
+    def __init__(self) -> None:
+        self.clusters: dict[int, Cluster] = {}  # entry number -> cluster
+        self.created: set[int] = set()  # entry numbers that opened a new cluster
+        self.joined: set[int] = set()  # ids of stored clusters that got new items
 
-def _refresh_cluster(session: Session, cluster: Cluster, entry: NewItem) -> None:
-    cluster.item_count = (
-        session.scalar(select(func.count()).where(Item.cluster_id == cluster.id)) or 1
-    )
-    cluster.source_count = (
-        session.scalar(
-            select(func.count(func.distinct(Item.source))).where(Item.cluster_id == cluster.id)
+    def cluster_of(self, n: int) -> Cluster | None:
+        return self.clusters.get(n)
+
+    def is_new(self, n: int) -> bool:
+        return n in self.created
+
+    def refresh_counts(self, session: Session) -> None:
+        """Item and outlet counts of the stories this batch touched, in one query."""
+        touched = {c.id for c in self.clusters.values()}
+        if not touched:
+            return
+        counts = session.execute(
+            select(Item.cluster_id, func.count(), func.count(func.distinct(Item.source)))
+            .where(Item.cluster_id.in_(touched))
+            .group_by(Item.cluster_id)
         )
-        or 1
-    )
-    cluster.last_seen_at = max(cluster.last_seen_at, entry.published_at)
+        by_id = {c.id: c for c in self.clusters.values()}
+        for cluster_id, items, sources in counts:
+            if cluster_id is not None:
+                by_id[cluster_id].item_count = items
+                by_id[cluster_id].source_count = sources
 
 
-def _add_band_keys(
-    session: Session, cluster_id: int, band_keys: Sequence[str], now: datetime
-) -> None:
-    if not band_keys:
-        return
-    have = set(
-        session.scalars(
-            select(ClusterKey.key).where(
-                ClusterKey.cluster_id == cluster_id, ClusterKey.key.in_(list(band_keys))
+def _assign_clusters(
+    session: Session, entries: Sequence[NewItem], same_story: SameStory
+) -> _Assignment:
+    assignment = _Assignment()
+    wanted = [(n, e) for n, e in enumerate(entries) if e.relevant and e.signature]
+    if not wanted:
+        return assignment
+    stored_keys, stored_sigs, stored_clusters = _candidates(session, [e for _, e in wanted])
+    batch_keys: dict[str, list[Cluster]] = defaultdict(list)
+    batch_sigs: dict[int, list[str]] = defaultdict(list)  # id(cluster) -> signatures
+    new_keys: list[tuple[str, Cluster, datetime]] = []
+    for n, entry in wanted:
+        assert entry.signature is not None
+        cluster = _match(entry, stored_keys, stored_sigs, stored_clusters, same_story)
+        if cluster is None:
+            cluster = _match_batch(entry, batch_keys, batch_sigs, same_story)
+        if cluster is None:
+            cluster = Cluster(
+                title=entry.title,
+                first_seen_at=entry.published_at,
+                last_seen_at=entry.published_at,
+                item_count=1,
+                source_count=1,
             )
+            session.add(cluster)
+            assignment.created.add(n)
+        else:
+            cluster.last_seen_at = max(cluster.last_seen_at, entry.published_at)
+        assignment.clusters[n] = cluster
+        batch_sigs[id(cluster)].append(entry.signature)
+        for key in dict.fromkeys(entry.band_keys):
+            if cluster not in batch_keys[key]:
+                batch_keys[key].append(cluster)
+            new_keys.append((key, cluster, entry.fetched_at))
+    session.flush()  # ids for the clusters made here
+    rows = [{"key": k, "cluster_id": c.id, "created_at": at} for k, c, at in new_keys]
+    if rows:
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(insert(ClusterKey).on_conflict_do_nothing(), rows)
+    return assignment
+
+
+def _candidates(
+    session: Session, entries: Sequence[NewItem]
+) -> tuple[dict[str, list[int]], dict[int, list[str]], dict[int, Cluster]]:
+    """Stored stories that share a key with any entry of the batch: their keys, their
+    newest signatures and the rows themselves, in three queries."""
+    keys = {k for e in entries for k in e.band_keys}
+    since = min(e.published_at for e in entries) - CLUSTER_WINDOW
+    key_rows = session.execute(
+        select(ClusterKey.key, ClusterKey.cluster_id)
+        .join(Cluster, Cluster.id == ClusterKey.cluster_id)
+        .where(ClusterKey.key.in_(keys), Cluster.last_seen_at >= since)
+    ).all()
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for key, cluster_id in key_rows:
+        by_key[key].append(cluster_id)
+    cluster_ids = {cluster_id for _, cluster_id in key_rows}
+    sigs: dict[int, list[str]] = defaultdict(list)
+    clusters: dict[int, Cluster] = {}
+    if cluster_ids:
+        rows = session.execute(
+            select(Item.cluster_id, Item.signature)
+            .where(Item.cluster_id.in_(cluster_ids), Item.signature.is_not(None))
+            .order_by(Item.id.desc())
         )
-    )
-    for key in dict.fromkeys(band_keys):
-        if key not in have:
-            session.add(ClusterKey(key=key, cluster_id=cluster_id, created_at=now))
-    session.flush()
+        for owner, sig in rows:
+            if owner is not None and sig and len(sigs[owner]) < 5:
+                sigs[owner].append(sig)
+        clusters = {
+            c.id: c for c in session.scalars(select(Cluster).where(Cluster.id.in_(cluster_ids)))
+        }
+    return by_key, sigs, clusters
+
+
+def _match(
+    entry: NewItem,
+    by_key: dict[str, list[int]],
+    sigs: dict[int, list[str]],
+    clusters: dict[int, Cluster],
+    same_story: SameStory,
+) -> Cluster | None:
+    """The stored story this entry continues: candidates sharing the most keys first,
+    each compared with its five newest copies."""
+    shared: dict[int, int] = defaultdict(int)
+    for key in entry.band_keys:
+        for cluster_id in by_key.get(key, ()):
+            shared[cluster_id] += 1
+    since = entry.published_at - CLUSTER_WINDOW
+    ranked = sorted(shared, key=lambda c: (-shared[c], -c))[:MAX_CANDIDATES]
+    assert entry.signature is not None
+    for cluster_id in ranked:
+        cluster = clusters.get(cluster_id)
+        if cluster is None or cluster.last_seen_at < since:
+            continue
+        if any(same_story(sig, entry.signature) for sig in sigs.get(cluster_id, ())):
+            return cluster
+    return None
+
+
+def _match_batch(
+    entry: NewItem,
+    by_key: dict[str, list[Cluster]],
+    sigs: dict[int, list[str]],
+    same_story: SameStory,
+) -> Cluster | None:
+    """A story opened earlier in this same batch."""
+    assert entry.signature is not None
+    seen: set[int] = set()
+    for key in entry.band_keys:
+        for cluster in by_key.get(key, ()):
+            if id(cluster) in seen:
+                continue
+            seen.add(id(cluster))
+            if any(same_story(sig, entry.signature) for sig in sigs[id(cluster)][-5:]):
+                return cluster
+    return None

@@ -129,6 +129,7 @@ class Item(Base):
     alerts_matched: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
     feed: Mapped[Feed] = relationship()
+    cluster: Mapped[Cluster | None] = relationship()
     themes: Mapped[list[ItemTheme]] = relationship(
         back_populates="item", cascade="all, delete-orphan", order_by="ItemTheme.score.desc()"
     )

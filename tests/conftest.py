@@ -11,6 +11,10 @@ import pytest
 
 from storage.db import Database
 
+# Parse in threads: each test opens its own app, and a process pool per app costs a
+# spawn. tests/test_ingest.py runs the process pool on purpose.
+os.environ.setdefault("BRIEFBOT_PARSE_POOL", "thread")
+
 PG_ADMIN_URL = os.environ.get("BRIEFBOT_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -100,6 +100,7 @@ def _new_item(entry: ParsedEntry, source: str) -> NewItem:
         content_hash=normalise.content_hash(entry.title, text),
         signature=sig.dumps(),
         band_keys=band_keys(sig),
+        relevant=True,  # only relevant items are grouped into stories
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -67,6 +69,28 @@ def count(app: App, model: type[object]) -> int:
         return s.scalar(select(func.count()).select_from(model)) or 0
 
 
+async def test_worker_processes_parse_and_prepare(server: FeedServer, tmp_path: Path) -> None:
+    server.static("/feed", rss(LLAMA, OFF_TOPIC))
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'p.db'}",
+        allow_private_feeds="127.0.0.1",
+        parse_pool="process",
+    )
+    app = open_app(settings)
+    try:
+        follow(app, server.url("/feed"))
+        report = await app.ingestor().fetch_due(force=True)
+        assert report.stored == 2 and not report.failed
+        assert isinstance(app.executor, ProcessPoolExecutor)
+        with app.db.session() as s:
+            linked = s.scalar(
+                select(func.count()).select_from(Claim).where(Claim.item_id.is_not(None))
+            )
+        assert linked, "claims extracted in the worker reach the database"
+    finally:
+        app.close()
+
+
 async def test_fetch_store_tag_then_304(server: FeedServer, app: App) -> None:
     server.conditional("/feed", rss(LLAMA, OFF_TOPIC), etag='"v1"')
     follow(app, server.url("/feed"))
@@ -109,7 +133,7 @@ async def test_one_failing_feed_never_hurts_the_others(server: FeedServer, app: 
     follow(app, server.url("/broken"), server.url("/good"))
     ingestor = Ingestor(
         app.db,
-        app.tagger,
+        app.pack,
         policy=FetchPolicy(pause_threshold=2),
         allowlist=app.allowlist,
         hooks=app.hooks,
