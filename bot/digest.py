@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from bot.delivery import Destination
@@ -55,10 +55,15 @@ def build_digest(
 def _new_story_items(session: Session, since: datetime, until: datetime) -> list[Item]:
     """Relevant items stored in the window whose story was not in an earlier digest."""
     earlier = aliased(Item)
-    covered_before = exists().where(
-        earlier.cluster_id == Item.cluster_id,
-        earlier.relevant.is_(True),
-        earlier.fetched_at <= since,
+    # Uncorrelated on purpose: SQLite would otherwise re-run the subquery for every row.
+    covered_before = (
+        select(earlier.cluster_id)
+        .where(
+            earlier.relevant.is_(True),
+            earlier.fetched_at <= since,
+            earlier.cluster_id.is_not(None),
+        )
+        .scalar_subquery()
     )
     query = (
         select(Item)
@@ -66,7 +71,7 @@ def _new_story_items(session: Session, since: datetime, until: datetime) -> list
             Item.relevant.is_(True),
             Item.fetched_at > since,
             Item.fetched_at <= until,
-            ~covered_before,
+            or_(Item.cluster_id.is_(None), Item.cluster_id.not_in(covered_before)),
         )
         .options(selectinload(Item.themes))
     )
