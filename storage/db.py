@@ -64,9 +64,22 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+# Any fixed number: replicas starting together take turns at migrating.
+MIGRATION_LOCK = 0x62726965  # "brie"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations; safe to call at every start."""
-    command.upgrade(alembic_config(engine), revision)
+    """Apply migrations; safe to call at every start, from several replicas at once."""
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    with engine.connect() as lock:
+        lock.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            lock.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+            lock.commit()
 
 
 def downgrade(engine: Engine, revision: str) -> None:

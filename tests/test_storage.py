@@ -231,3 +231,25 @@ def test_deleting_a_feed_removes_its_items(db: Database) -> None:
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Item)) == 0
         assert s.execute(text("select 1")).scalar() == 1
+
+
+def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
+    """Four processes' worth of engines upgrading an empty PostgreSQL database at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import _reset_pg
+
+    _reset_pg(pg_url)
+    # Without the migration lock these sessions block each other: fail, don't hang.
+    url = f"{pg_url}?options=-c%20lock_timeout%3D15000"
+    databases = [Database(url, migrate=False) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda d: upgrade(d.engine), databases))
+        assert {current_revision(d.engine) for d in databases} == {
+            current_revision(databases[0].engine)
+        }
+        assert current_revision(databases[0].engine) is not None
+    finally:
+        for d in databases:
+            d.dispose()
