@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import sys
 from collections.abc import Iterator
@@ -19,13 +20,18 @@ from rich.table import Table
 from yarl import URL
 
 from bot.app import App, open_app
+from bot.config import load_settings
 from bot.ingest import FeedReport, RunReport
+from bot.logs import Redactor, settings_secrets, setup_logging
 from bot.opml import OPMLError, Outline, parse_opml, render_opml
 from bot.ssrf import GuardRefusal, check_url_shape
 from storage import db as storage_db
 from storage import feeds as feed_repo
 
-app = typer.Typer(help="briefbot: Meta AI coverage, briefed into Slack and Discord.")
+app = typer.Typer(
+    help="briefbot: Meta AI coverage, briefed into Slack and Discord.",
+    pretty_exceptions_enable=False,
+)
 feeds_app = typer.Typer(help="Manage the feed list.")
 db_app = typer.Typer(help="Database schema.")
 app.add_typer(feeds_app, name="feeds")
@@ -283,13 +289,22 @@ def _ago(when: datetime | None) -> str:
 
 
 def main() -> None:
+    settings = None
     try:
+        settings = load_settings()
+        setup_logging(settings)
         app()
     except CLIError as exc:
-        err.print(f"error: {exc}", highlight=False)
+        err.print(f"error: {exc}", highlight=False, markup=False)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:  # the last line of defence: one clear line, no traceback
+        logging.getLogger("briefbot").debug("unexpected error", exc_info=True)
+        redact = Redactor(settings_secrets(settings) if settings else ())
+        message = redact(f"{type(exc).__name__}: {exc}").splitlines()[0][:300]
+        err.print(f"error: {message}", highlight=False, markup=False)
+        sys.exit(1)
 
 
 # -- intelligence -----------------------------------------------------------------------

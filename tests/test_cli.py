@@ -144,3 +144,23 @@ def test_eval_prints_per_theme_scores() -> None:
     out = briefbot("eval").stdout
     for theme in ("agi", "compute", "training-data", "micro"):
         assert theme in out
+
+
+def test_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "BRIEFBOT_DATABASE_URL": "postgresql://bob:s3cretpass@127.0.0.1:1/x",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "feeds", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error:") and len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr and "s3cretpass" not in proc.stderr
