@@ -17,6 +17,7 @@ from bot.messages import Alert
 from bot.outbox import enqueue
 from bot.pack import Pack
 from bot.stories import load_items, stories_from_items
+from bot.summaries import with_llm_summaries
 from storage.db import Database
 from storage.items import StoreReport
 from storage.models import AlertHit, Item, Subscription
@@ -85,7 +86,7 @@ def _queue_alert(
     session: Session, pack: Pack, sub: Subscription, hits: list[AlertHit], now: datetime
 ) -> bool:
     ranked = stories_from_items(load_items(session, [h.item_id for h in hits]), now=now)
-    stories = tuple(r.story for r in ranked[:MAX_ALERT_STORIES])
+    stories = tuple(r.story for r in with_llm_summaries(ranked[:MAX_ALERT_STORIES]))
     theme = pack.theme(sub.value) if sub.kind == "theme" else None
     alert = Alert(
         subscription_id=sub.id,

@@ -16,6 +16,7 @@ from bot.messages import Digest, Notice, ThemeSection
 from bot.outbox import enqueue
 from bot.pack import Pack
 from bot.stories import UNTHEMED, RankedStory, stories_from_items
+from bot.summaries import with_llm_summaries
 from storage.db import Database
 from storage.models import Channel, Item
 from storage.types import utcnow
@@ -34,11 +35,14 @@ def build_digest(
     until: datetime,
     tz: ZoneInfo | None = None,
     max_stories: int = MAX_STORIES,
+    summarise: bool = True,
 ) -> Digest:
     """The digest of relevant stories first stored in (since, until]."""
     items = _new_story_items(session, since, until)
     ranked = stories_from_items(items, now=until, window_hours=_hours(until - since))
     kept, left_out = _cap(ranked, max_stories)
+    if summarise:
+        kept = with_llm_summaries(kept)
     day = until.astimezone(tz).date() if tz else until.date()
     return Digest(
         title=f"Meta AI briefing — {day:%a %d %b %Y}",

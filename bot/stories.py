@@ -21,6 +21,7 @@ class RankedStory:
     story: Story
     primary_theme: str
     rank: float
+    text: str = ""  # the best copy's plain text, for an LLM summary
 
 
 def stories_from_items(
@@ -70,4 +71,5 @@ def _story(copies: list[Item], *, now: datetime, window_hours: float) -> RankedS
         relevance=round(best.relevance, 3),
         more_sources=tuple(others),
     )
-    return RankedStory(story=story, primary_theme=themes[0] if themes else UNTHEMED, rank=rank)
+    primary = themes[0] if themes else UNTHEMED
+    return RankedStory(story=story, primary_theme=primary, rank=rank, text=best.text)
