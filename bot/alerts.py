@@ -13,14 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.delivery import Destination
-from bot.messages import Alert
+from bot.messages import Alert, Notice
 from bot.outbox import enqueue
 from bot.pack import Pack
 from bot.stories import load_items, stories_from_items
 from bot.summaries import with_llm_summaries
 from storage.db import Database
 from storage.items import StoreReport
-from storage.models import AlertHit, Item, Subscription
+from storage.models import AlertHit, Channel, Feed, Item, Subscription
 from storage.types import utcnow
 
 ALERT_WINDOW = timedelta(minutes=15)
@@ -79,6 +79,35 @@ def flush_alerts(
                 continue
             if _queue_alert(session, pack, sub, hits, now):
                 queued += 1
+        report_paused_feeds(session, now)
+    return queued
+
+
+def report_paused_feeds(session: Session, now: datetime) -> int:
+    """Tell the channels that have a digest (set up by their admins) about feeds paused
+    after repeated failures; once per pause. Returns how many notices were queued."""
+    paused = session.scalars(
+        select(Feed).where(Feed.enabled.is_(False), Feed.paused_reason.is_not(None))
+    ).all()
+    if not paused:
+        return 0
+    channels = session.scalars(select(Channel).where(Channel.digest_enabled.is_(True))).all()
+    queued = 0
+    for feed in paused:
+        when = feed.last_error_at or now
+        text = (
+            f"Feed paused: {feed.title or feed.url} ({feed.url}): {feed.paused_reason}. "
+            f"An admin can check it with `/brief feeds list`."
+        )
+        for channel in channels:
+            queued += enqueue(
+                session,
+                key=f"feed-paused:{feed.id}:{when:%Y%m%dT%H%M%S}:{channel.id}",
+                dest=Destination(channel.platform, channel.workspace, channel.ref),
+                kind="notice",
+                message=Notice(level="error", text=text),
+                now=now,
+            )
     return queued
 
 

@@ -222,3 +222,18 @@ def test_alerts_batch_never_repeat_and_skip_backlog(
     assert len(by_sub[subs["phrase"]]) == 1
     dm = [m for m in outbox(db, "alert") if m.dest_ref == "u1"]
     assert dm and all(m.payload.get("_direct") for m in dm)
+
+
+def test_paused_feeds_are_reported_to_digest_channels_once(db: Database, pack: Pack) -> None:
+    channel(db)
+    channel(db, ref="no-digest", digest_enabled=False)
+    with db.session() as s:
+        feed = feed_repo.add_feed(s, "https://broken.example/feed")
+        feed.enabled = False
+        feed.paused_reason = "paused after 10 consecutive failures: HTTP 500"
+        feed.last_error_at = T0
+    flush_alerts(db, pack, T0)
+    flush_alerts(db, pack, T0 + timedelta(hours=1))
+    [notice] = outbox(db, "notice")
+    assert notice.dest_ref == "general"
+    assert "broken.example" in notice.payload["text"] and "HTTP 500" in notice.payload["text"]
