@@ -146,6 +146,7 @@ class ScheduleInfo(_Model):
     timezone: str | None = None
     days: str | None = None
     next_run: datetime | None = None
+    empty_day: Literal["line", "skip"] = "line"  # what a day without news gets
 
 
 class HelpEntry(_Model):

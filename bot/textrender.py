@@ -130,7 +130,8 @@ def _schedule(message: ScheduleInfo) -> str:
     text = f"Daily digest at {message.time} {message.timezone} ({message.days})."
     if message.next_run:
         text += f" Next: {message.next_run:%Y-%m-%d %H:%M %Z}."
-    return text
+    quiet = "a short line" if message.empty_day == "line" else "no message"
+    return f"{text} A day without news gets {quiet}."
 
 
 @_render.register

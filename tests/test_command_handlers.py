@@ -436,3 +436,22 @@ def test_channel_repository(db: Database) -> None:
         assert channels.disable_digest(s, "slack", "T1", "C1") is not None
         assert channels.disable_digest(s, "slack", "T9", "nowhere") is None
         assert channels.scheduled_channels(s) == []
+
+
+async def test_admin_sets_what_an_empty_day_gets(db: Database) -> None:
+    from bot.messages import Notice, ScheduleInfo
+    from bot.pack import load_pack
+    from storage.channels import get_channel
+
+    handler = CommandHandler(db, load_pack().themes)
+    admin = Caller("console", "w", "u-admin", "general", is_admin=True)
+    user = Caller("console", "w", "u-user", "general")
+    denied = await handler.handle_text(user, "brief", "digest empty skip")
+    assert isinstance(denied, Notice) and denied.level == "denied"
+    answer = await handler.handle_text(admin, "brief", "digest empty skip")
+    assert isinstance(answer, ScheduleInfo) and answer.empty_day == "skip"
+    with db.session() as s:
+        channel = get_channel(s, "console", "w", "general")
+        assert channel is not None and channel.empty_digest == "skip"
+    bad = await handler.handle_text(admin, "brief", "digest empty maybe")
+    assert isinstance(bad, Notice) and bad.level == "usage" and "line" in bad.text

@@ -26,6 +26,7 @@ from bot.commands.requests import (
     Caller,
     ClaimLookup,
     Delivery,
+    DigestEmpty,
     DigestNow,
     DigestOff,
     DigestSchedule,
@@ -154,8 +155,10 @@ class CommandHandler:
                 return await self._run(lambda s: _schedule_of(s, caller, self._clock()))
             case DigestNow():
                 return await self._digest_now_for(caller)
-            case DigestSchedule() | DigestOff() if not caller.is_admin:
+            case DigestSchedule() | DigestOff() | DigestEmpty() if not caller.is_admin:
                 return _denied("change this channel's digest")
+            case DigestEmpty(mode=mode):
+                return await self._run(lambda s: _set_empty(s, caller, mode, self._clock()))
             case DigestSchedule():
                 return await self._schedule(caller, request)
             case DigestOff():
@@ -430,6 +433,14 @@ def _schedule_of(session: Session, caller: Caller, now: datetime) -> ScheduleInf
     return ScheduleInfo(enabled=False) if channel is None else _schedule_info(channel, now)
 
 
+def _set_empty(
+    session: Session, caller: Caller, mode: Literal["line", "skip"], now: datetime
+) -> ScheduleInfo:
+    channel = _ensure_channel(session, caller)
+    channel.empty_digest = mode
+    return _schedule_info(channel, now)
+
+
 def _schedule_info(channel: Channel, now: datetime) -> ScheduleInfo:
     enabled = channel.digest_enabled and channel.digest_time is not None
     return ScheduleInfo(
@@ -437,6 +448,7 @@ def _schedule_info(channel: Channel, now: datetime) -> ScheduleInfo:
         time=channel.digest_time,
         timezone=channel.digest_tz,
         days=channel.digest_days,
+        empty_day="skip" if channel.empty_digest == "skip" else "line",
         next_run=(
             next_run(channel.digest_time, channel.digest_tz, channel.digest_days, now)
             if enabled and channel.digest_time

@@ -10,7 +10,11 @@ USAGE = {
     "unsubscribe": '/brief unsubscribe <theme-id | "phrase" | subscription number>',
     "subscriptions": "/brief subscriptions",
     "themes": "/brief themes",
-    "digest": "/brief digest [now | schedule HH:MM [Area/City] [mon-fri|daily|mon,wed,fri] | off]",
+    "digest": (
+        "/brief digest [now | schedule HH:MM [Area/City] [mon-fri|daily|mon,wed,fri]"
+        " | empty line|skip | off]"
+    ),
+    "digest empty": "/brief digest empty line|skip",
     "digest schedule": "/brief digest schedule HH:MM [Area/City] [mon-fri|daily|mon,wed,fri]",
     "feeds": "/brief feeds [list | add URL | remove URL]",
     "help": "/brief help",
@@ -43,6 +47,11 @@ _ENTRIES = (
     HelpEntry(
         usage=USAGE["digest schedule"],
         description="Post a digest here every day (or on the days given) at that local time.",
+        admin_only=True,
+    ),
+    HelpEntry(
+        usage=USAGE["digest empty"],
+        description="On a day without news: post a short line, or nothing.",
         admin_only=True,
     ),
     HelpEntry(

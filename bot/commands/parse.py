@@ -27,6 +27,7 @@ from bot.commands.helptext import USAGE
 from bot.commands.requests import (
     ClaimLookup,
     Delivery,
+    DigestEmpty,
     DigestNow,
     DigestOff,
     DigestSchedule,
@@ -283,10 +284,22 @@ def _parse_digest(args: list[Token]) -> Request | ParseProblem:
         return DigestOff()
     if word in ("schedule", "at", "set"):
         return _parse_schedule(rest)
+    if word in ("empty", "quiet"):
+        return _parse_empty(rest)
     if parse_time(word) is not None:
         return _parse_schedule(args)
-    guesses = tuple(difflib.get_close_matches(word, ("now", "schedule", "off"), n=1, cutoff=0.6))
+    known = ("now", "schedule", "off", "empty")
+    guesses = tuple(difflib.get_close_matches(word, known, n=1, cutoff=0.6))
     return _problem(f"I don't know `digest {_show(word)}`.", "digest", guesses)
+
+
+def _parse_empty(args: list[Token]) -> DigestEmpty | ParseProblem:
+    words = [a.text.lower() for a in args]
+    if words in (["line"], ["post"], ["show"]):
+        return DigestEmpty("line")
+    if words in (["skip"], ["nothing"], ["silent"]):
+        return DigestEmpty("skip")
+    return _problem("Say `line` (post a short line) or `skip` (post nothing).", "digest empty")
 
 
 def _parse_schedule(args: list[Token]) -> DigestSchedule | ParseProblem:

@@ -82,6 +82,13 @@ class DigestOff:
 
 
 @dataclass(frozen=True)
+class DigestEmpty:
+    """What a day without news gets: a short line, or no message at all."""
+
+    mode: Literal["line", "skip"]
+
+
+@dataclass(frozen=True)
 class FeedsList:
     pass
 
@@ -111,6 +118,7 @@ Request = (
     | DigestNow
     | DigestSchedule
     | DigestOff
+    | DigestEmpty
     | FeedsList
     | FeedsAdd
     | FeedsRemove
