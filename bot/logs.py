@@ -146,6 +146,7 @@ def setup_logging(
     root.setLevel(level)
     # APScheduler logs every job run at INFO: one line per job per minute says nothing new.
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))  # "Context impl ..."
     return handler
 
 
