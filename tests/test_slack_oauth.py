@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
+import time_machine
 from aiohttp import web
 
 from adapters.slack_app.app import SlackAdapter, build_slack
-from adapters.slack_app.oauth import BotStore
+from adapters.slack_app.oauth import ThreadedInstallationStore
 from bot.commands import CommandHandler
 from bot.delivery import Destination
 from bot.messages import Notice
@@ -23,6 +26,7 @@ from tests.slack_fake_api import FakeSlack, signed_headers, slack_settings
 
 SECRET = "oauth-signing-secret"
 TOKEN = "xoxb-team2-very-secret"
+NEW_TOKEN = "xoxb-team2-reinstalled"
 
 
 @pytest.fixture
@@ -40,6 +44,7 @@ async def fake() -> AsyncIterator[FakeSlack]:
         "enterprise": None,
         "is_enterprise_install": False,
     }
+    server.installs["code-2"] = {**server.installs["code-1"], "access_token": NEW_TOKEN}
     await server.start()
     yield server
     await server.close()
@@ -48,7 +53,7 @@ async def fake() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 async def served(
-    fake: FakeSlack, sqlite_db: Database
+    fake: FakeSlack, db: Database
 ) -> AsyncIterator[tuple[str, SlackAdapter, aiohttp.ClientSession]]:
     settings = slack_settings(
         slack_api_url=fake.api_url,
@@ -56,8 +61,8 @@ async def served(
         slack_client_id="111.222",
         slack_client_secret="client-secret",
     )
-    handler = CommandHandler(sqlite_db, load_pack().themes)
-    adapter = build_slack(settings, handler, engine=sqlite_db.engine, pace=0.0)
+    handler = CommandHandler(db, load_pack().themes)
+    adapter = build_slack(settings, handler, engine=db.engine, pace=0.0)
     assert adapter.mode == "oauth"
     runner = web.AppRunner(adapter.web_app())
     await runner.setup()
@@ -83,8 +88,10 @@ async def start_install(base: str, session: aiohttp.ClientSession) -> tuple[str,
     return query["state"][0], cookie
 
 
-async def finish_install(base: str, session: aiohttp.ClientSession, state: str, cookie: str) -> int:
-    url = f"{base}/slack/oauth_redirect?{urlencode({'code': 'code-1', 'state': state})}"
+async def finish_install(
+    base: str, session: aiohttp.ClientSession, state: str, cookie: str, code: str = "code-1"
+) -> int:
+    url = f"{base}/slack/oauth_redirect?{urlencode({'code': code, 'state': state})}"
     async with session.get(url, headers={"Cookie": cookie}) as response:
         await response.read()
         return response.status
@@ -93,7 +100,7 @@ async def finish_install(base: str, session: aiohttp.ClientSession, state: str, 
 async def test_install_stores_the_workspace_token_and_the_bot_uses_it(
     served: tuple[str, SlackAdapter, aiohttp.ClientSession],
     fake: FakeSlack,
-    sqlite_db: Database,
+    db: Database,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -102,7 +109,7 @@ async def test_install_stores_the_workspace_token_and_the_bot_uses_it(
     assert await finish_install(base, session, state, cookie) == 200
     assert fake.of("oauth.v2.access")[0].args["code"] == "code-1"
 
-    store = BotStore(sqlite_db.engine, "111.222")
+    store = ThreadedInstallationStore(db.engine, "111.222")
     assert await store.bot_token("T2") == TOKEN
     assert await store.bot_token("T_OTHER") is None
 
@@ -132,7 +139,7 @@ async def test_install_stores_the_workspace_token_and_the_bot_uses_it(
 
 
 async def test_a_state_cannot_be_replayed_or_forged(
-    served: tuple[str, SlackAdapter, aiohttp.ClientSession], fake: FakeSlack, sqlite_db: Database
+    served: tuple[str, SlackAdapter, aiohttp.ClientSession], fake: FakeSlack
 ) -> None:
     base, _adapter, session = served
     state, cookie = await start_install(base, session)
@@ -140,3 +147,30 @@ async def test_a_state_cannot_be_replayed_or_forged(
     assert await finish_install(base, session, state, cookie) == 200
     assert await finish_install(base, session, state, cookie) != 200
     assert len(fake.of("oauth.v2.access")) == 1
+
+
+async def test_a_reinstall_replaces_the_token_the_bot_uses(
+    served: tuple[str, SlackAdapter, aiohttp.ClientSession], fake: FakeSlack
+) -> None:
+    base, adapter, session = served
+    for code in ("code-1", "code-2"):
+        state, cookie = await start_install(base, session)
+        assert await finish_install(base, session, state, cookie, code) == 200
+    await adapter.sender.send(Destination("slack", "T2", "C9"), Notice(level="ok", text="hi"), "k1")
+    assert fake.of("chat.postMessage")[0].token == NEW_TOKEN
+
+
+async def test_an_expired_state_is_refused_and_cleared_away(
+    served: tuple[str, SlackAdapter, aiohttp.ClientSession], fake: FakeSlack, db: Database
+) -> None:
+    base, _adapter, session = served
+    with time_machine.travel(time.time(), tick=True) as clock:
+        stale, cookie = await start_install(base, session)
+        clock.shift(11 * 60)
+        assert await finish_install(base, session, stale, cookie) != 200
+        assert fake.of("oauth.v2.access") == []
+        # every visit to /slack/install stores a state: old ones must not pile up
+        fresh, _cookie = await start_install(base, session)
+    with db.engine.connect() as conn:
+        kept = conn.execute(sa.text("SELECT state FROM slack_oauth_states")).scalars().all()
+    assert kept == [fresh]

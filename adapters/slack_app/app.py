@@ -200,7 +200,7 @@ def build_slack(
         if engine is None:
             raise ValueError("Slack OAuth needs the bot's database engine")
         assert settings.slack_client_id and settings.slack_client_secret
-        installs = oauth.BotStore(engine, settings.slack_client_id)
+        installs = oauth.ThreadedInstallationStore(engine, settings.slack_client_id)
         app = AsyncApp(
             signing_secret=secret,
             client=client,
@@ -208,7 +208,7 @@ def build_slack(
                 client_id=settings.slack_client_id,
                 client_secret=settings.slack_client_secret.get_secret_value(),
                 installations=installs,
-                state_store=oauth.StateStore(engine),
+                state_store=oauth.ThreadedStateStore(engine),
             ),
         )
         tokens: TokenLookup = installs.bot_token
