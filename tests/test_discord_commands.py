@@ -22,8 +22,8 @@ from adapters.discord_bot.embeds import render
 from bot.claims.ledger import load_ledger
 from bot.claims.lookup import ClaimIndex, LookupEngine
 from bot.commands import Caller, CommandHandler
-from bot.commands.requests import ListSubscriptions
-from bot.messages import Digest, Message, Story, SubscriptionList, ThemeSection
+from bot.commands.requests import DigestShow, ListSubscriptions
+from bot.messages import Digest, Message, ScheduleInfo, Story, SubscriptionList, ThemeSection
 from bot.pack import Pack, load_pack
 from storage.db import Database
 from tests.discord_fake_api import (
@@ -241,3 +241,20 @@ async def test_buttons_survive_a_restart(
         assert "Stopped subscription" in texts(await ask(fake, second, stop))
     finally:
         await second.close()
+
+
+async def test_digest_empty_is_an_admin_choice(
+    fake: FakeDiscord, client: BriefClient, handler: CommandHandler
+) -> None:
+    skip = {"mode": "skip"}
+    refused = await ask(
+        fake, client, interaction(2, command("brief", "digest", "empty", options=skip))
+    )
+    assert "Only workspace admins" in texts(refused)
+    admin = interaction(
+        2, command("brief", "digest", "empty", options=skip), permissions=MANAGE_GUILD
+    )
+    await ask(fake, client, admin)
+    caller = Caller("discord", GUILD_ID, ALICE, "900000000000000200")
+    shown = await handler.handle(caller, DigestShow())
+    assert isinstance(shown, ScheduleInfo) and shown.empty_day == "skip"

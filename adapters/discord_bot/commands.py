@@ -25,6 +25,7 @@ from adapters.discord_bot.escape import plain
 from adapters.discord_bot.views import view_for
 from bot.commands.requests import (
     Caller,
+    DigestEmpty,
     DigestNow,
     DigestOff,
     DigestShow,
@@ -243,6 +244,11 @@ class DigestGroup(app_commands.Group):
     @app_commands.command(name="off", description="Stop this channel's digest (Manage Server)")
     async def off(self, interaction: Interaction) -> None:
         await self.bridge.run(interaction, DigestOff())
+
+    @app_commands.command(name="empty", description="What a day without news gets (Manage Server)")
+    @app_commands.describe(mode="line: post a short line; skip: post nothing")
+    async def empty(self, interaction: Interaction, mode: Literal["line", "skip"]) -> None:
+        await self.bridge.run(interaction, DigestEmpty(mode))
 
 
 class FeedsGroup(app_commands.Group):
