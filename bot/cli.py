@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.orm import Session
 from yarl import URL
 
 from bot.app import App, open_app
@@ -127,25 +128,23 @@ def feeds_add(url: str) -> None:
 @feeds_app.command("remove")
 def feeds_remove(url: str) -> None:
     """Stop following a feed (its stored items are removed too)."""
-    with opened() as a:
-        try:
-            with a.db.session() as session:
-                feed_repo.remove_feed(session, url)
-        except feed_repo.FeedNotFound as exc:
-            raise fail(str(exc)) from None
-        out.print(f"removed {url}")
+    _on_feed(url, feed_repo.remove_feed, "removed")
 
 
 @feeds_app.command("resume")
 def feeds_resume(url: str) -> None:
     """Resume a feed that was paused after repeated failures."""
+    _on_feed(url, feed_repo.resume_feed, "resumed")
+
+
+def _on_feed(url: str, action: Callable[[Session, str], object], done: str) -> None:
     with opened() as a:
         try:
             with a.db.session() as session:
-                feed_repo.resume_feed(session, url)
+                action(session, url)
         except feed_repo.FeedNotFound as exc:
             raise fail(str(exc)) from None
-        out.print(f"resumed {url}")
+    out.print(f"{done} {url}")
 
 
 @feeds_app.command("import-opml")
