@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -148,9 +149,23 @@ def run_briefbot(urls: list[str], db: str) -> None:
     start = time.perf_counter()
     report = asyncio.run(app.ingestor().fetch_due(force=True))
     elapsed = time.perf_counter() - start
-    app.executor.shutdown(wait=True)  # so the workers' peak RSS is counted below
-    workers = app.settings.parse_workers if app.settings.parse_pool == "process" else 0
+    workers = _worker_peaks_mb(app.executor)
+    app.executor.shutdown(wait=True)
     _emit(report.stored, elapsed, len(report.failed), workers=workers)
+
+
+def _worker_peaks_mb(executor: object) -> list[float]:
+    """Each live pool worker's own peak RSS (VmHWM: reset at exec, unlike ru_maxrss, which
+    a spawned child inherits from the parent it was forked from)."""
+    processes = getattr(executor, "_processes", None) or {}
+    return [_peak_mb(f"/proc/{pid}/status") for pid in processes]
+
+
+def _peak_mb(status_path: str = "/proc/self/status") -> float:
+    for line in Path(status_path).read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_reader(urls: list[str], db: str) -> None:
@@ -163,16 +178,26 @@ def run_reader(urls: list[str], db: str) -> None:
     reader.update_feeds(workers=16)
     elapsed = time.perf_counter() - start
     count = reader.get_entry_counts().total
-    _emit(count, elapsed, 0)
+    _emit(count or 0, elapsed, 0)
 
 
-def _emit(entries: int, elapsed: float, failed: int, *, workers: int = 0) -> None:
-    """Peak RSS: this process, plus each worker process at the largest worker's peak
-    (an upper bound of the whole ingest's memory)."""
-    main_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if workers else 0
-    rss_mb = main_mb + workers * worker_mb
-    print(json.dumps({"entries": entries, "seconds": elapsed, "rss_mb": rss_mb, "failed": failed}))
+def _emit(entries: int, elapsed: float, failed: int, *, workers: Sequence[float] = ()) -> None:
+    """Peak RSS: this process plus every pool worker, each at its own peak (an upper bound
+    of the whole ingest's memory)."""
+    main_mb = _peak_mb()
+    worker_mb = max(workers, default=0.0)
+    print(
+        json.dumps(
+            {
+                "entries": entries,
+                "seconds": elapsed,
+                "rss_mb": main_mb + sum(workers),
+                "main_mb": main_mb,
+                "worker_mb": worker_mb,
+                "failed": failed,
+            }
+        )
+    )
 
 
 def measure(which: str, urls: list[str], pool: str = "process") -> dict[str, float]:
@@ -221,7 +246,8 @@ def main() -> None:
         ours = measure("briefbot", urls, args.pool)
         print(
             f"briefbot: {ours['entries']:.0f} entries in {ours['seconds']:.2f} s = "
-            f"{ours['entries'] / ours['seconds']:.0f} entries/s, peak RSS {ours['rss_mb']:.0f} MB"
+            f"{ours['entries'] / ours['seconds']:.0f} entries/s, peak RSS {ours['rss_mb']:.0f} MB "
+            f"(main {ours['main_mb']:.0f} MB, largest worker {ours['worker_mb']:.0f} MB)"
         )
         if not args.skip_reader:
             theirs = measure("reader", urls)
