@@ -11,18 +11,21 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from bot import cluster, normalise
 from bot.claims.extract import CandidateClaim, extract_candidates
-from bot.claims.ledger import load_ledger
+from bot.claims.ledger import LedgerClaim, load_ledger
 from bot.claims.link import ClaimLink, Linker
-from bot.claims.lookup import ClaimRecord
 from bot.pack import Pack, load_pack
 from bot.parse import ParsedEntry, parse_feed_sync
 from bot.summarise import extractive_summary
 from bot.tagger import Tagger
-from storage.items import NewItem, ThemeTag
+from storage.records import NewItem, ThemeTag
+
+if TYPE_CHECKING:
+    from bot.claims.lookup import ClaimRecord
 
 
 @dataclass(frozen=True)
@@ -43,16 +46,22 @@ class PreparedFeed:
 
 
 def ledger_records(pack: Pack) -> list[ClaimRecord]:
+    # Imported here: the lookup side pulls in SQLAlchemy, which workers never need.
+    from bot.claims.lookup import ClaimRecord
+
+    return [ClaimRecord.from_ledger(claim) for claim in ledger_claims(pack)]
+
+
+def ledger_claims(pack: Pack) -> list[LedgerClaim]:
     if not pack.claims_path.is_file():
         return []
-    claims = load_ledger(pack.claims_path, pack.theme_ids)
-    return [ClaimRecord.from_ledger(claim) for claim in claims]
+    return load_ledger(pack.claims_path, pack.theme_ids)
 
 
 class Preparer:
     def __init__(self, pack: Pack) -> None:
         self.tagger = Tagger(pack)
-        self.linker = Linker(ledger_records(pack))
+        self.linker = Linker(ledger_claims(pack))
 
     def prepare(
         self, entry: ParsedEntry, *, source: str, alertable: bool, fetched_at: datetime

@@ -14,42 +14,13 @@ from sqlalchemy.orm import Session
 
 from storage.models import Cluster, ClusterKey, Item, ItemTheme
 
+# Re-exported: callers have always found the records here.
+from storage.records import NewItem as NewItem
+from storage.records import ThemeTag as ThemeTag
+
 CLUSTER_WINDOW = timedelta(days=3)
 MAX_CANDIDATES = 20
 SameStory = Callable[[str, str], bool]
-
-
-@dataclass(frozen=True)
-class ThemeTag:
-    id: str
-    score: float
-    evidence: tuple[str, ...]
-
-
-@dataclass
-class NewItem:
-    """An entry ready to store: parsed, normalised, tagged and summarised."""
-
-    guid: str | None
-    url: str | None
-    canonical_url: str | None
-    source: str
-    title: str
-    title_key: str
-    author: str | None
-    published_at: datetime
-    published_was_missing: bool
-    fetched_at: datetime
-    text: str
-    summary: str
-    content_hash: str
-    signature: str | None = None
-    band_keys: Sequence[str] = ()
-    relevance: float = 0.0
-    relevant: bool = False
-    reasons: Sequence[str] = ()
-    themes: Sequence[ThemeTag] = field(default_factory=tuple)
-    alertable: bool = True
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from bot.claims.figures import Figure, extract_figures
-from bot.claims.lookup import ClaimRecord
+
+if TYPE_CHECKING:
+    from bot.claims.lookup import ClaimRecord
 
 MAX_STATEMENT = 280
 MAX_TEXT = 100_000
@@ -169,6 +172,9 @@ def to_record(
     published: date | None,
 ) -> ClaimRecord:
     """The candidate as a lookup record; its source is the item itself (no seed)."""
+    # Imported here: the lookup side pulls in SQLAlchemy, which workers never need.
+    from bot.claims.lookup import ClaimRecord
+
     record = ClaimRecord(
         id=claim_id,
         statement=candidate.statement,

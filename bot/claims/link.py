@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.claims.figures import Figure, extract_figures, match_figure
-from bot.claims.lookup import ClaimRecord
 from bot.claims.query import Vocabulary, tokenize
 
 SUBJECT_TERMS = 10
@@ -26,6 +26,19 @@ UPDATE_SUBJECT = 0.45
 MAX_TEXT = 50_000
 
 
+class LinkTarget(Protocol):
+    """What linking reads of a claim (a ledger claim or a lookup record)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def statement(self) -> str: ...
+    @property
+    def keywords(self) -> tuple[str, ...]: ...
+    @property
+    def figures(self) -> tuple[Figure, ...]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimLink:
     claim_id: str
@@ -35,7 +48,7 @@ class ClaimLink:
 
 @dataclass(frozen=True, slots=True)
 class _Profile:
-    record: ClaimRecord
+    record: LinkTarget
     subject: tuple[tuple[str, float], ...]  # distinctive tokens with idf weights
 
     @property
@@ -46,7 +59,7 @@ class _Profile:
 class Linker:
     """Precomputes each claim's subject once; ``link`` is then cheap per item."""
 
-    def __init__(self, claims: Sequence[ClaimRecord], vocabulary: Vocabulary | None = None) -> None:
+    def __init__(self, claims: Sequence[LinkTarget], vocabulary: Vocabulary | None = None) -> None:
         if vocabulary is None:
             vocabulary = Vocabulary()
             for record in claims:
@@ -71,12 +84,12 @@ class Linker:
         return sorted(links, key=lambda link: (-link.score, link.claim_id))
 
 
-def _subject_tokens(record: ClaimRecord) -> list[str]:
+def _subject_tokens(record: LinkTarget) -> list[str]:
     text = " ".join([record.statement, " ".join(record.keywords)])
     return [t for t in tokenize(text) if not t[0].isdigit() and not t.startswith(("fx", "fd"))]
 
 
-def _profile(record: ClaimRecord, vocabulary: Vocabulary) -> _Profile:
+def _profile(record: LinkTarget, vocabulary: Vocabulary) -> _Profile:
     """Curated keywords first, then the statement's rarer words; common words never."""
     common = max(3, int(vocabulary.n_docs * GENERIC_SHARE))
     keywords = [t for t in tokenize(" ".join(record.keywords)) if not t[0].isdigit()]
