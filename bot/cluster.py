@@ -246,7 +246,14 @@ def _minhash_bands(words: frozenset[int]) -> list[str]:
 
 
 def _row_hashes(value: int) -> tuple[int, ...]:
-    return _ROWS_STRUCT.unpack(hashlib.shake_128(value.to_bytes(4, "big")).digest(_ROW_BYTES))
+    return _ROWS_STRUCT.unpack(_row_digest(value))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _row_digest(value: int) -> bytes:
+    # Cached as bytes (~230 B each, ~4 MB when full): news vocabulary repeats, and the
+    # SHAKE call was most of band_keys' cost.
+    return hashlib.shake_128(value.to_bytes(4, "big")).digest(_ROW_BYTES)
 
 
 def _lead(text: str) -> str:

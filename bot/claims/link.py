@@ -50,10 +50,7 @@ class ClaimLink:
 class _Profile:
     record: LinkTarget
     subject: tuple[tuple[str, float], ...]  # distinctive tokens with idf weights
-
-    @property
-    def weight(self) -> float:
-        return sum(w for _, w in self.subject)
+    weight: float  # the sum of the subject's weights
 
 
 class Linker:
@@ -96,7 +93,8 @@ def _profile(record: LinkTarget, vocabulary: Vocabulary) -> _Profile:
     rest = sorted(set(_subject_tokens(record)) - set(keywords), key=lambda t: -vocabulary.idf(t))
     chosen = [t for t in dict.fromkeys(keywords + rest) if vocabulary.df.get(t, 0) <= common]
     weights = {t: vocabulary.idf(t) * (KEYWORD_BOOST if t in keywords else 1.0) for t in chosen}
-    return _Profile(record, tuple(weights.items())[:SUBJECT_TERMS])
+    subject = tuple(weights.items())[:SUBJECT_TERMS]
+    return _Profile(record, subject, sum(w for _, w in subject))
 
 
 def _subject_score(profile: _Profile, tokens: frozenset[str]) -> float:

@@ -7,6 +7,7 @@ A query adds synonym alternatives, typo corrections against a vocabulary, and fi
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -144,8 +145,14 @@ def words_of(text: str) -> list[str]:
     """Stemmed words before stopword removal and bigram merging (used for typo fixing)."""
     words: list[str] = []
     for raw in _join_versions(_raw_words(text)):
-        words.extend(_versions(_stem(raw)))
+        words.extend(_forms(raw))
     return words
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _forms(raw: str) -> tuple[str, ...]:
+    # Cached: coverage repeats its vocabulary, and linking tokenises every relevant item.
+    return tuple(_versions(_stem(raw)))
 
 
 def tokenize(text: str) -> list[str]:
