@@ -223,7 +223,9 @@ def _candidates(
     by_key: dict[str, list[int]] = defaultdict(list)
     for key, cluster_id in key_rows:
         by_key[key].append(cluster_id)
-    cluster_ids = {cluster_id for _, cluster_id in key_rows}
+    # Only the stories some entry will compare with: common keys (a round figure, a
+    # frequent pair of names) reach hundreds of stories, most of them never ranked.
+    cluster_ids = {cluster_id for e in entries for cluster_id in _ranked(e, by_key)}
     sigs: dict[int, list[str]] = defaultdict(list)
     clusters: dict[int, Cluster] = {}
     if cluster_ids:
@@ -250,20 +252,24 @@ def _match(
 ) -> Cluster | None:
     """The stored story this entry continues: candidates sharing the most keys first,
     each compared with its five newest copies."""
-    shared: dict[int, int] = defaultdict(int)
-    for key in entry.band_keys:
-        for cluster_id in by_key.get(key, ()):
-            shared[cluster_id] += 1
     since = entry.published_at - CLUSTER_WINDOW
-    ranked = sorted(shared, key=lambda c: (-shared[c], -c))[:MAX_CANDIDATES]
     assert entry.signature is not None
-    for cluster_id in ranked:
+    for cluster_id in _ranked(entry, by_key):
         cluster = clusters.get(cluster_id)
         if cluster is None or cluster.last_seen_at < since:
             continue
         if any(same_story(sig, entry.signature) for sig in sigs.get(cluster_id, ())):
             return cluster
     return None
+
+
+def _ranked(entry: NewItem, by_key: dict[str, list[int]]) -> list[int]:
+    """The stored stories an entry is compared with: those sharing the most keys."""
+    shared: dict[int, int] = defaultdict(int)
+    for key in entry.band_keys:
+        for cluster_id in by_key.get(key, ()):
+            shared[cluster_id] += 1
+    return sorted(shared, key=lambda c: (-shared[c], -c))[:MAX_CANDIDATES]
 
 
 def _match_batch(
