@@ -99,7 +99,10 @@ def _existing_keys(
         seen.update(("url", u) for u in rows if u)
     if titles:
         pairs = session.execute(
-            select(Item.source, Item.title_key).where(Item.title_key.in_(titles))
+            # Constrained on source too, so the (source, title_key) index serves it.
+            select(Item.source, Item.title_key).where(
+                Item.source.in_({e.source for e in entries}), Item.title_key.in_(titles)
+            )
         )
         seen.update(("title", f"{s}\x00{t}") for s, t in pairs)
     return seen
