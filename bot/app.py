@@ -1,4 +1,4 @@
-"""Wiring: settings -> database, topic pack, tagger, ingestor. One place builds them."""
+"""Wiring: settings -> database, topic pack, worker pool, ingestor. One place builds them."""
 
 from __future__ import annotations
 

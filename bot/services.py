@@ -1,7 +1,7 @@
 """The composition root of a bot process: one place wires the core's parts together.
 
-Adapters receive a ``Services`` and use only its handler, pack and database; the runtime
-fills in ``on_schedule_changed`` once the scheduler exists.
+Adapters receive a ``Services`` and use only its handler, pack and database. A schedule
+change reaches the running scheduler through ``bot.runtime.current()``.
 """
 
 from __future__ import annotations
