@@ -31,13 +31,16 @@ from bot.ssrf import Allowlist
 from storage.db import Database
 from storage.feeds import FetchOutcome, claim_due_feeds, record_outcome
 from storage.items import StoreReport, store_items
-from storage.models import Feed
+from storage.models import Feed, Item
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 # Called inside the storing transaction with what was stored (claims linking, alerts...).
 StoredHook = Callable[[Session, StoreReport], None]
+
+# How many of a feed's newest stored guids the worker is told about, so it skips them.
+KNOWN_GUIDS_LIMIT = 2000
 
 
 @dataclass
@@ -46,6 +49,7 @@ class FeedReport:
     url: str
     stored: int = 0
     duplicates: int = 0
+    skipped: int = 0  # duplicates recognised by guid before preparing (part of duplicates)
     not_modified: bool = False
     error: str | None = None
     paused: bool = False
@@ -174,7 +178,7 @@ class Ingestor:
         )
         async with self._write_lock:
             stored = await asyncio.to_thread(self._store, job, parsed, outcome)
-        report.stored, report.duplicates = len(stored.stored), stored.duplicates
+        _count(report, parsed, stored)
 
     async def _record_failure(
         self, job: FeedJob, error: str, retry_after: timedelta | None, report: FeedReport
@@ -206,6 +210,7 @@ class Ingestor:
         self, body: bytes, url: str, content_type: str | None, now: datetime, job: FeedJob
     ) -> PreparedFeed:
         """Parse, tag, summarise, sign and link claims in the worker pool."""
+        known = await asyncio.to_thread(self._known_guids, job.id)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self.executor,
@@ -217,7 +222,19 @@ class Ingestor:
             str(self.pack.path),
             job.title,
             job.backlog_done,
+            known,
         )
+
+    def _known_guids(self, feed_id: int) -> frozenset[str]:
+        """The feed's newest stored guids: entries carrying one need no preparing."""
+        with self.db.session() as session:
+            guids = session.scalars(
+                select(Item.guid)
+                .where(Item.feed_id == feed_id, Item.guid.is_not(None))
+                .order_by(Item.id.desc())
+                .limit(KNOWN_GUIDS_LIMIT)
+            )
+            return frozenset(g for g in guids if g)
 
     def _store(self, job: FeedJob, parsed: PreparedFeed, outcome: FetchOutcome) -> StoreReport:
         """Entries, their claims and the feed's new validators in one transaction."""
@@ -256,7 +273,7 @@ class Ingestor:
         )
         async with self._write_lock:
             stored = await asyncio.to_thread(self._store, job, parsed, outcome)
-        report.stored, report.duplicates = len(stored.stored), stored.duplicates
+        _count(report, parsed, stored)
         return report
 
 
@@ -270,6 +287,12 @@ def _job(feed: Feed) -> FeedJob:
         consecutive_errors=feed.consecutive_errors,
         backlog_done=feed.backlog_done,
     )
+
+
+def _count(report: FeedReport, parsed: PreparedFeed, stored: StoreReport) -> None:
+    report.stored = len(stored.stored)
+    report.skipped = parsed.skipped
+    report.duplicates = stored.duplicates + parsed.skipped
 
 
 def _same_story(a: str, b: str) -> bool:

@@ -43,6 +43,7 @@ class PreparedFeed:
     ttl_minutes: int | None
     problem: str | None
     entries: tuple[Prepared, ...]
+    skipped: int = 0  # entries left unprepared: their guid is already stored for the feed
 
 
 def ledger_records(pack: Pack) -> list[ClaimRecord]:
@@ -128,11 +129,18 @@ def parse_and_prepare(
     pack_dir: str,
     known_title: str | None,
     alertable: bool,
+    known_guids: frozenset[str] = frozenset(),
 ) -> PreparedFeed:
-    """The worker's whole job for one response; arguments and result are picklable."""
+    """The worker's whole job for one response; arguments and result are picklable.
+
+    Entries whose guid is in `known_guids` (already stored for this feed) are not
+    prepared: storing would drop them as duplicates anyway, and a feed re-fetched without
+    validators mostly repeats itself.
+    """
     parsed = parse_feed_sync(body, url=url, content_type=content_type, fetched_at=fetched_at)
     source = parsed.title or known_title or urlsplit(url).hostname or url
     preparer = preparer_for(pack_dir)
+    fresh = [e for e in parsed.entries if e.guid is None or e.guid not in known_guids]
     return PreparedFeed(
         title=parsed.title or None,
         link=parsed.link,
@@ -140,6 +148,7 @@ def parse_and_prepare(
         problem=parsed.problem,
         entries=tuple(
             preparer.prepare(e, source=source, alertable=alertable, fetched_at=fetched_at)
-            for e in parsed.entries
+            for e in fresh
         ),
+        skipped=len(parsed.entries) - len(fresh),
     )

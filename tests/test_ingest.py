@@ -189,3 +189,24 @@ async def test_local_file_ingest_links_claims(app: App) -> None:
     with app.db.session() as s:
         linked = set(s.scalars(select(ClaimCoverage.claim_id)))
     assert "meta-350k-h100-2024" in linked
+
+
+async def test_refetch_without_validators_skips_stored_entries(
+    server: FeedServer, app: App
+) -> None:
+    server.static("/feed", rss(LLAMA, OFF_TOPIC))  # no ETag: every fetch is a full body
+    follow(app, server.url("/feed"))
+    first = await app.ingestor().fetch_due(force=True)
+    assert first.stored == 2 and first.feeds[0].skipped == 0
+    fresh = (
+        "llama-6",
+        "Meta previews Llama 6 for researchers",
+        "Meta showed an early Llama 6 model to outside researchers this week.",
+    )
+    server.static("/feed", rss(LLAMA, OFF_TOPIC, fresh))
+    second = (await app.ingestor().fetch_due(force=True)).feeds[0]
+    assert second.skipped == 2, "entries already stored are not prepared again"
+    assert second.duplicates == 2 and second.stored == 1
+    with app.db.session() as s:
+        titles = set(s.scalars(select(Item.title)))
+    assert fresh[1] in titles and count(app, Item) == 3
