@@ -6,8 +6,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -56,20 +57,36 @@ def store_items(
     if not fresh:
         return report
     assignment = _assign_clusters(session, [e for _, e in fresh], same_story)
-    items = [_row(feed_id, entry, assignment.cluster_of(n)) for n, (_, entry) in enumerate(fresh)]
-    session.add_all(items)
-    session.flush()
+    rows = [_row(feed_id, entry, assignment.cluster_of(n)) for n, (_, entry) in enumerate(fresh)]
+    item_ids = _insert_items(session, rows)
+    _insert_themes(session, item_ids, [entry for _, entry in fresh])
     assignment.refresh_counts(session)
-    for n, ((index, _), item) in enumerate(zip(fresh, items, strict=True)):
+    for n, ((index, _), item_id, row) in enumerate(zip(fresh, item_ids, rows, strict=True)):
         report.stored.append(
             Stored(
                 index=index,
-                item_id=item.id,
-                cluster_id=item.cluster_id,
+                item_id=item_id,
+                cluster_id=row["cluster_id"],
                 new_cluster=assignment.is_new(n),
             )
         )
     return report
+
+
+def _insert_items(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """One multi-row INSERT ... RETURNING; ids come back in the order of `rows`."""
+    result = session.execute(insert(Item).returning(Item.id, sort_by_parameter_order=True), rows)
+    return list(result.scalars())
+
+
+def _insert_themes(session: Session, item_ids: list[int], entries: list[NewItem]) -> None:
+    rows = [
+        {"item_id": item_id, "theme_id": t.id, "score": t.score, "evidence": list(t.evidence)}
+        for item_id, entry in zip(item_ids, entries, strict=True)
+        for t in entry.themes
+    ]
+    if rows:
+        session.execute(insert(ItemTheme), rows)
 
 
 def _keys(entry: NewItem) -> list[tuple[str, str]]:
@@ -108,32 +125,30 @@ def _existing_keys(
     return seen
 
 
-def _row(feed_id: int, entry: NewItem, cluster: Cluster | None) -> Item:
-    return Item(
-        feed_id=feed_id,
-        guid=entry.guid,
-        url=entry.url,
-        canonical_url=entry.canonical_url,
-        source=entry.source,
-        title=entry.title,
-        title_key=entry.title_key,
-        author=entry.author,
-        published_at=entry.published_at,
-        published_was_missing=entry.published_was_missing,
-        fetched_at=entry.fetched_at,
-        text=entry.text,
-        summary=entry.summary,
-        content_hash=entry.content_hash,
-        signature=entry.signature,
-        cluster=cluster,
-        relevance=entry.relevance,
-        relevant=entry.relevant,
-        relevance_reasons=list(entry.reasons),
-        alertable=entry.alertable,
-        themes=[
-            ItemTheme(theme_id=t.id, score=t.score, evidence=list(t.evidence)) for t in entry.themes
-        ],
-    )
+def _row(feed_id: int, entry: NewItem, cluster: Cluster | None) -> dict[str, Any]:
+    # Every row carries the same keys, so the INSERT batches into multi-row statements.
+    return {
+        "feed_id": feed_id,
+        "guid": entry.guid,
+        "url": entry.url,
+        "canonical_url": entry.canonical_url,
+        "source": entry.source,
+        "title": entry.title,
+        "title_key": entry.title_key,
+        "author": entry.author,
+        "published_at": entry.published_at,
+        "published_was_missing": entry.published_was_missing,
+        "fetched_at": entry.fetched_at,
+        "text": entry.text,
+        "summary": entry.summary,
+        "content_hash": entry.content_hash,
+        "signature": entry.signature,
+        "cluster_id": cluster.id if cluster is not None else None,
+        "relevance": entry.relevance,
+        "relevant": entry.relevant,
+        "relevance_reasons": list(entry.reasons),
+        "alertable": entry.alertable,
+    }
 
 
 class _Assignment:
@@ -206,8 +221,8 @@ def _assign_clusters(
     rows = [{"key": k, "cluster_id": c.id, "created_at": at} for k, c, at in new_keys]
     if rows:
         dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(insert(ClusterKey).on_conflict_do_nothing(), rows)
+        upsert = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(upsert(ClusterKey).on_conflict_do_nothing(), rows)
     return assignment
 
 
