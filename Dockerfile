@@ -1,4 +1,4 @@
-# briefbot: the bot as a container. Built and run by docker-compose.yml (see docs/production.md).
+# briefbot: the bot as a container. Built and run by docker-compose.yml (see "Running in production" in README.md).
 
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1

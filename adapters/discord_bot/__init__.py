@@ -1,7 +1,7 @@
 """Discord adapter: discord.py 2.x slash commands, persistent buttons and a REST sender.
 
 Entry points: ``build`` (group ``briefbot.adapters``) and ``preview`` (group
-``briefbot.renderers``). See docs/discord.md for setting up the application.
+``briefbot.renderers``). See "Connect to Discord" in README.md.
 """
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ def build_slack(
     """The Slack adapter for ``settings``; ``engine`` (the bot's database) is needed for OAuth."""
     mode = slack_mode(settings)
     if mode is None:
-        raise ValueError("Slack is not configured: see docs/slack.md")
+        raise ValueError("Slack is not configured: see 'Connect to Slack' in README.md")
     base_url = settings.slack_api_url
     client = make_client(base_url)
     secret = (
