@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +53,8 @@ def pg_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _reset_pg(url: str) -> None:
+def reset_pg_schema(url: str) -> None:
+    """An empty public schema: each test migrates from scratch."""
     db = Database(url, migrate=False)
     try:
         with db.engine.begin() as conn:
@@ -62,13 +64,21 @@ def _reset_pg(url: str) -> None:
         db.dispose()
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated-from-scratch database URL on each backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     url: str = request.getfixturevalue("pg_url")
-    _reset_pg(url)
+    reset_pg_schema(url)
     return url
 
 

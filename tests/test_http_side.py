@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -31,18 +30,11 @@ from bot.services import build_services
 from storage.db import Database
 from storage.feeds import add_feed
 from tests.chatserver import ChatServer, HttpSender, running_chat_server
+from tests.conftest import free_port, reset_pg_schema
 from tests.feedserver import FeedServer, running_feed_server
-from tests.test_replicas import reset_schema
 
 ALICE = Caller("test", "", "U1", "C1")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def make_app(db_url: str) -> App:
@@ -213,7 +205,7 @@ async def test_healthz_is_503_when_the_database_does_not_answer(tmp_path: Path) 
 async def test_a_follower_is_healthy_and_takes_over_when_the_lock_is_free(pg_url: str) -> None:
     import psycopg
 
-    reset_schema(pg_url)
+    reset_pg_schema(pg_url)
     app = make_app(pg_url)
     holder = await psycopg.AsyncConnection.connect(libpq_conninfo(app.db.url), autocommit=True)
     try:

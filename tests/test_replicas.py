@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from storage.feeds import add_feed
 from storage.models import AlertHit, Feed, Item, OutboxMessage
 from storage.subscriptions import Owner, add_subscription
 from tests.chatserver import ChatServer, running_chat_server
+from tests.conftest import free_port, reset_pg_schema
 from tests.feedserver import FeedServer, running_feed_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -110,23 +110,6 @@ def seed(db: Database, feeds: FeedServer) -> None:
         add_subscription(
             session, owner, kind="theme", value="compute", delivery="here", dest_ref="C2"
         )
-
-
-def reset_schema(url: str) -> None:
-    db = Database(url, migrate=False)
-    try:
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
-    finally:
-        db.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Replica:
@@ -220,7 +203,7 @@ def stored_items(db: Database) -> int:
 async def test_three_replicas_one_scheduler_kill_the_leader_nothing_twice_nothing_lost(
     pg_url: str, tmp_path: Path
 ) -> None:
-    reset_schema(pg_url)
+    reset_pg_schema(pg_url)
     app = open_app(Settings(_env_file=None, database_url=pg_url))  # type: ignore[call-arg]
     db = app.db
     replicas = [Replica(n, tmp_path) for n in range(3)]

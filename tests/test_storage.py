@@ -237,9 +237,9 @@ def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
     """Four processes' worth of engines upgrading an empty PostgreSQL database at once."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.conftest import _reset_pg
+    from tests.conftest import reset_pg_schema
 
-    _reset_pg(pg_url)
+    reset_pg_schema(pg_url)
     # Without the migration lock these sessions block each other: fail, don't hang.
     url = f"{pg_url}?options=-c%20lock_timeout%3D15000"
     databases = [Database(url, migrate=False) for _ in range(4)]
