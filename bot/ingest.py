@@ -16,7 +16,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -303,7 +302,3 @@ def _same_story(a: str, b: str) -> bool:
 def _signature(text: str) -> cluster.Signature:
     # A new item is compared with many stored ones: decode each signature once.
     return cluster.Signature.loads(text)
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or url

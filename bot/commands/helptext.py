@@ -68,7 +68,3 @@ _ENTRIES = (
 
 def help_message() -> Help:
     return Help(entries=_ENTRIES, intro=INTRO)
-
-
-def usage_for(topic: str) -> str:
-    return USAGE.get(topic, USAGE["brief"])
