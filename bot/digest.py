@@ -18,7 +18,7 @@ from bot.pack import Pack
 from bot.stories import UNTHEMED, RankedStory, stories_from_items
 from bot.summaries import with_llm_summaries
 from storage.db import Database
-from storage.models import Channel, Item
+from storage.models import Channel, Item, OutboxMessage
 from storage.types import utcnow
 
 FIRST_DIGEST_WINDOW = timedelta(hours=24)
@@ -143,10 +143,14 @@ def queue_digest(
         if channel is None:
             return None
         tz = ZoneInfo(channel.digest_tz)
+        dest = f"{channel.platform}:{channel.workspace}:{channel.ref}"
+        day = now.astimezone(tz).date()
+        key = f"digest-now:{dest}:{now:%Y-%m-%dT%H:%M}" if manual else f"digest:{dest}:{day}"
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)):
+            # Already queued (a late or repeated run): skip building it, LLM calls included.
+            return QueuedDigest(key=key, queued=False, stories=0)
         since = channel.watermark_at or now - FIRST_DIGEST_WINDOW
         digest = build_digest(session, pack, since=since, until=now, tz=tz)
-        dest = f"{channel.platform}:{channel.workspace}:{channel.ref}"
-        key = f"digest-now:{dest}:{now:%Y-%m-%dT%H:%M}" if manual else f"digest:{dest}:{digest.day}"
         if digest.total_stories == 0 and channel.empty_digest == "skip" and not manual:
             channel.watermark_at = now
             return QueuedDigest(key=key, queued=False, stories=0)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from sqlalchemy import select
 
 from bot.digest import build_digest
 from bot.pack import load_pack
@@ -18,6 +19,7 @@ from bot.summarise import extractive_summary
 from storage import feeds as feed_repo
 from storage.db import Database
 from storage.items import NewItem, ThemeTag, store_items
+from storage.models import Feed
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
@@ -66,30 +68,30 @@ def llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLLM]:
     fake.close()
 
 
-def stored_story(db: Database) -> None:
+def stored_story(db: Database, n: int = 0, at: datetime = T0) -> None:
     with db.session() as s:
-        fid = feed_repo.add_feed(s, "https://desk.example/feed").id
+        feed = s.scalar(select(Feed)) or feed_repo.add_feed(s, "https://desk.example/feed")
         item = NewItem(
-            guid="g",
-            url="https://desk.example/a",
-            canonical_url="https://desk.example/a",
+            guid=f"g{n}",
+            url=f"https://desk.example/{n}",
+            canonical_url=f"https://desk.example/{n}",
             source="Desk",
-            title="Meta ships Llama 5",
-            title_key="meta ships llama 5",
+            title="Meta ships Llama 5" if n == 0 else f"Meta ships Llama 5, part {n}",
+            title_key=f"meta ships llama 5 {n}",
             author=None,
-            published_at=T0,
+            published_at=at,
             published_was_missing=False,
-            fetched_at=T0,
+            fetched_at=at,
             text="Meta released Llama 5 today. It comes in three sizes.",
             summary="Meta released Llama 5 today.",
-            content_hash="h",
-            signature="s",
-            band_keys=("k",),
+            content_hash=f"h{n}",
+            signature=f"s{n}",
+            band_keys=(f"k{n}",),
             relevance=0.9,
             relevant=True,
             themes=(ThemeTag("llama-models", 0.9, ("Llama 5",)),),
         )
-        store_items(s, fid, [item], lambda a, b: a == b)
+        store_items(s, feed.id, [item], lambda a, b: a == b)
 
 
 def digest_summary(db: Database) -> str:
@@ -114,3 +116,21 @@ def test_llm_failure_keeps_the_extractive_summary(sqlite_db: Database, llm: Fake
     text = "Meta released Llama 5 today. It comes in three sizes."
     assert digest_summary(sqlite_db) == extractive_summary("Meta ships Llama 5", text)
     assert llm.requests, "the endpoint was tried"
+
+
+def test_a_repeated_scheduled_run_asks_the_llm_nothing(sqlite_db: Database, llm: FakeLLM) -> None:
+    from bot.digest import queue_digest
+    from storage.models import Channel
+
+    stored_story(sqlite_db)
+    with sqlite_db.session() as s:
+        channel = Channel(platform="console", workspace="w", ref="general", digest_enabled=True)
+        s.add(channel)
+        s.flush()
+        channel_id = channel.id
+    first = queue_digest(sqlite_db, load_pack(), channel_id, T0 + timedelta(minutes=30))
+    asked = len(llm.requests)
+    stored_story(sqlite_db, 1, T0 + timedelta(minutes=35))  # news after the digest, same day
+    again = queue_digest(sqlite_db, load_pack(), channel_id, T0 + timedelta(minutes=40))
+    assert first and first.queued and asked == 1
+    assert again and not again.queued and len(llm.requests) == asked
