@@ -18,14 +18,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.orm import Session
-from yarl import URL
 
 from bot.app import App, open_app
 from bot.config import load_settings
 from bot.ingest import FeedReport, RunReport
 from bot.logs import Redactor, settings_secrets, setup_logging
 from bot.opml import OPMLError, Outline, parse_opml, render_opml
-from bot.ssrf import GuardRefusal, check_url_shape
+from bot.ssrf import check_url_syntax
 from storage import db as storage_db
 from storage import feeds as feed_repo
 
@@ -269,10 +268,9 @@ def _check_feed_url(url: str) -> str:
     """Syntax only: the operator may follow private hosts they allowlisted; the fetcher
     still vets every address it connects to."""
     url = url.strip()
-    try:
-        check_url_shape(URL(url))
-    except (GuardRefusal, ValueError) as exc:
-        raise fail(f"{url}: {exc}") from None
+    problem = check_url_syntax(url)
+    if problem:
+        raise fail(f"{url}: {problem}")
     return url
 
 
