@@ -4,8 +4,9 @@ candidate claims of newly stored coverage (computed beforehand by bot.prepare)."
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from bot.claims.extract import candidate_id, to_record
@@ -35,18 +36,21 @@ def sync_ledger(db: Database, records: list[ClaimRecord]) -> int:
 
 
 def store_claims(session: Session, stored: Sequence[tuple[int, Prepared]]) -> None:
-    """Coverage trails and candidate claims of items just stored (same transaction)."""
+    """Coverage trails and candidate claims of items just stored (same transaction), in
+    two multi-row INSERTs."""
+    coverage: list[dict[str, Any]] = []
+    claims: list[dict[str, Any]] = []
     for item_id, prepared in stored:
         item = prepared.item
-        for link in prepared.links:
-            session.add(
-                ClaimCoverage(
-                    claim_id=link.claim_id,
-                    item_id=item_id,
-                    score=link.score,
-                    updates_figure=link.updates_figure,
-                )
-            )
+        coverage.extend(
+            {
+                "claim_id": link.claim_id,
+                "item_id": item_id,
+                "score": link.score,
+                "updates_figure": link.updates_figure,
+            }
+            for link in prepared.links
+        )
         for candidate in prepared.candidates:
             record = to_record(
                 candidate,
@@ -56,5 +60,9 @@ def store_claims(session: Session, stored: Sequence[tuple[int, Prepared]]) -> No
                 url=item.url,
                 published=item.published_at.date(),
             )
-            session.add(Claim(**claim_values(record, item_id=item_id)))
-    session.flush()
+            claims.append(claim_values(record, item_id=item_id))
+    conn = session.connection()
+    if claims:
+        conn.execute(insert(cast(Table, Claim.__table__)), claims)
+    if coverage:
+        conn.execute(insert(cast(Table, ClaimCoverage.__table__)), coverage)

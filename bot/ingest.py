@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,6 +32,7 @@ from storage.feeds import FetchOutcome, claim_due_feeds, record_outcome
 from storage.items import StoreReport, store_items
 from storage.models import Feed, Item
 from storage.types import utcnow
+from storage.writer import GroupWriter
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,8 @@ class Ingestor:
         self.hooks = list(hooks)
         self.owner = owner or f"{socket.gethostname()}:{id(self)}"
         self.rng = rng or random.Random()
-        # SQLite allows one writer; serialising our own writes avoids busy waits.
-        self._write_lock = asyncio.Lock()
+        # One writer (SQLite takes one at a time) committing ready feeds together.
+        self._writer = GroupWriter(db)
 
     # -- fetch loop ---------------------------------------------------------------------
 
@@ -155,8 +156,7 @@ class Ingestor:
                 not_modified=True,
                 new_url=result.permanent_redirect,
             )
-            async with self._write_lock:
-                await asyncio.to_thread(self._record, job.id, outcome)
+            await self._writer.write(partial(_record, job.id, outcome))
             return
         parsed = await self._parse_and_prepare(
             result.body, result.final_url, result.content_type, now, job
@@ -175,8 +175,7 @@ class Ingestor:
             ttl_minutes=parsed.ttl_minutes,
             new_url=result.permanent_redirect,
         )
-        async with self._write_lock:
-            stored = await asyncio.to_thread(self._store, job, parsed, outcome)
+        stored = await self._writer.write(partial(self._store, job, parsed, outcome))
         _count(report, parsed, stored)
 
     async def _record_failure(
@@ -198,12 +197,7 @@ class Ingestor:
             pause=pause,
         )
         report.error, report.paused = error, pause
-        async with self._write_lock:
-            await asyncio.to_thread(self._record, job.id, outcome)
-
-    def _record(self, feed_id: int, outcome: FetchOutcome) -> None:
-        with self.db.session() as session:
-            record_outcome(session, feed_id, outcome)
+        await self._writer.write(partial(_record, job.id, outcome))
 
     async def _parse_and_prepare(
         self, body: bytes, url: str, content_type: str | None, now: datetime, job: FeedJob
@@ -235,18 +229,16 @@ class Ingestor:
             )
             return frozenset(g for g in guids if g)
 
-    def _store(self, job: FeedJob, parsed: PreparedFeed, outcome: FetchOutcome) -> StoreReport:
-        """Entries, their claims and the feed's new validators in one transaction."""
+    def _store(
+        self, job: FeedJob, parsed: PreparedFeed, outcome: FetchOutcome, session: Session
+    ) -> StoreReport:
+        """Entries, their claims and the feed's new validators, all or nothing."""
         entries = parsed.entries
-        with self.db.session() as session:
-            report = store_items(session, job.id, [p.item for p in entries], _same_story)
-            store_claims(session, [(s.item_id, entries[s.index]) for s in report.stored])
-            for hook in self.hooks:
-                hook(session, report)
-            record_outcome(session, job.id, outcome)
-        metrics.ITEMS_INGESTED.inc(len(report.stored))
-        for prepared in entries:
-            metrics.TAG_SECONDS.observe(prepared.tag_seconds)
+        report = store_items(session, job.id, [p.item for p in entries], _same_story)
+        store_claims(session, [(s.item_id, entries[s.index]) for s in report.stored])
+        for hook in self.hooks:
+            hook(session, report)
+        record_outcome(session, job.id, outcome)
         return report
 
     # -- operator ingest of local files -------------------------------------------------
@@ -270,10 +262,13 @@ class Ingestor:
         outcome = FetchOutcome(
             fetched_at=now, next_fetch_at=now, ok=True, title=parsed.title or None
         )
-        async with self._write_lock:
-            stored = await asyncio.to_thread(self._store, job, parsed, outcome)
+        stored = await self._writer.write(partial(self._store, job, parsed, outcome))
         _count(report, parsed, stored)
         return report
+
+
+def _record(feed_id: int, outcome: FetchOutcome, session: Session) -> None:
+    record_outcome(session, feed_id, outcome)
 
 
 def _job(feed: Feed) -> FeedJob:
@@ -289,6 +284,10 @@ def _job(feed: Feed) -> FeedJob:
 
 
 def _count(report: FeedReport, parsed: PreparedFeed, stored: StoreReport) -> None:
+    """The feed's figures once its entries are committed (also into the metrics)."""
+    metrics.ITEMS_INGESTED.inc(len(stored.stored))
+    for prepared in parsed.entries:
+        metrics.TAG_SECONDS.observe(prepared.tag_seconds)
     report.stored = len(stored.stored)
     report.skipped = parsed.skipped
     report.duplicates = stored.duplicates + parsed.skipped

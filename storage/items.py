@@ -1,4 +1,9 @@
-"""Item repository: storing entries without duplicates and grouping them into stories."""
+"""Item repository: storing entries without duplicates and grouping them into stories.
+
+Written in SQLAlchemy Core on the session's connection: ingest stores thousands of rows
+a minute, and the ORM's unit of work costs more than the database does. A batch takes a
+fixed number of statements, whatever its size.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -21,7 +26,13 @@ from storage.records import ThemeTag as ThemeTag
 
 CLUSTER_WINDOW = timedelta(days=3)
 MAX_CANDIDATES = 20
+SIGNATURES_PER_STORY = 5  # a new entry is compared with a story's newest copies only
 SameStory = Callable[[str, str], bool]
+
+_items = cast(Table, Item.__table__)
+_clusters = cast(Table, Cluster.__table__)
+_themes = cast(Table, ItemTheme.__table__)
+_cluster_keys = cast(Table, ClusterKey.__table__)
 
 
 @dataclass(frozen=True)
@@ -42,9 +53,10 @@ def store_items(
     session: Session, feed_id: int, entries: Iterable[NewItem], same_story: SameStory
 ) -> StoreReport:
     """Store new entries (duplicates are counted and dropped) and group the relevant ones
-    into stories. A fixed number of statements per batch, whatever its size."""
+    into stories."""
+    conn = session.connection()
     entries = list(entries)
-    seen = _existing_keys(session, feed_id, entries)
+    seen = _existing_keys(conn, feed_id, entries)
     fresh: list[tuple[int, NewItem]] = []
     report = StoreReport()
     for index, entry in enumerate(entries):
@@ -56,37 +68,37 @@ def store_items(
         fresh.append((index, entry))
     if not fresh:
         return report
-    assignment = _assign_clusters(session, [e for _, e in fresh], same_story)
-    rows = [_row(feed_id, entry, assignment.cluster_of(n)) for n, (_, entry) in enumerate(fresh)]
-    item_ids = _insert_items(session, rows)
-    _insert_themes(session, item_ids, [entry for _, entry in fresh])
-    assignment.refresh_counts(session)
+    stories = _assign_clusters(conn, [e for _, e in fresh], same_story)
+    rows = [_row(feed_id, entry, stories.cluster_id(n)) for n, (_, entry) in enumerate(fresh)]
+    item_ids = _insert_items(conn, rows)
+    _insert_themes(conn, item_ids, [entry for _, entry in fresh])
+    stories.save_counts(conn)
     for n, ((index, _), item_id, row) in enumerate(zip(fresh, item_ids, rows, strict=True)):
         report.stored.append(
             Stored(
                 index=index,
                 item_id=item_id,
                 cluster_id=row["cluster_id"],
-                new_cluster=assignment.is_new(n),
+                new_cluster=stories.is_new(n),
             )
         )
     return report
 
 
-def _insert_items(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+def _insert_items(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """One multi-row INSERT ... RETURNING; ids come back in the order of `rows`."""
-    result = session.execute(insert(Item).returning(Item.id, sort_by_parameter_order=True), rows)
+    result = conn.execute(insert(_items).returning(_items.c.id, sort_by_parameter_order=True), rows)
     return list(result.scalars())
 
 
-def _insert_themes(session: Session, item_ids: list[int], entries: list[NewItem]) -> None:
+def _insert_themes(conn: Connection, item_ids: list[int], entries: list[NewItem]) -> None:
     rows = [
         {"item_id": item_id, "theme_id": t.id, "score": t.score, "evidence": list(t.evidence)}
         for item_id, entry in zip(item_ids, entries, strict=True)
         for t in entry.themes
     ]
     if rows:
-        session.execute(insert(ItemTheme), rows)
+        conn.execute(insert(_themes), rows)
 
 
 def _keys(entry: NewItem) -> list[tuple[str, str]]:
@@ -99,33 +111,34 @@ def _keys(entry: NewItem) -> list[tuple[str, str]]:
 
 
 def _existing_keys(
-    session: Session, feed_id: int, entries: Sequence[NewItem]
+    conn: Connection, feed_id: int, entries: Sequence[NewItem]
 ) -> set[tuple[str, str]]:
     """Every dedupe key of this batch that is already stored, in three queries."""
     guids = {e.guid for e in entries if e.guid}
     urls = {e.canonical_url for e in entries if e.canonical_url}
-    titles = {e.title_key for e in entries}
+    pairs = {(e.source, e.title_key) for e in entries}
     seen: set[tuple[str, str]] = set()
     if guids:
-        rows = session.scalars(
-            select(Item.guid).where(Item.feed_id == feed_id, Item.guid.in_(guids))
-        )
+        rows = conn.execute(
+            select(_items.c.guid).where(_items.c.feed_id == feed_id, _items.c.guid.in_(guids))
+        ).scalars()
         seen.update(("guid", g) for g in rows if g)
     if urls:
-        rows = session.scalars(select(Item.canonical_url).where(Item.canonical_url.in_(urls)))
+        rows = conn.execute(
+            select(_items.c.canonical_url).where(_items.c.canonical_url.in_(urls))
+        ).scalars()
         seen.update(("url", u) for u in rows if u)
-    if titles:
-        pairs = session.execute(
-            # Constrained on source too, so the (source, title_key) index serves it.
-            select(Item.source, Item.title_key).where(
-                Item.source.in_({e.source for e in entries}), Item.title_key.in_(titles)
-            )
+    found = conn.execute(
+        # Row values on (source, title_key): the index on that pair serves it.
+        select(_items.c.source, _items.c.title_key).where(
+            tuple_(_items.c.source, _items.c.title_key).in_(pairs)
         )
-        seen.update(("title", f"{s}\x00{t}") for s, t in pairs)
+    )
+    seen.update(("title", f"{s}\x00{t}") for s, t in found)
     return seen
 
 
-def _row(feed_id: int, entry: NewItem, cluster: Cluster | None) -> dict[str, Any]:
+def _row(feed_id: int, entry: NewItem, cluster_id: int | None) -> dict[str, Any]:
     # Every row carries the same keys, so the INSERT batches into multi-row statements.
     return {
         "feed_id": feed_id,
@@ -143,141 +156,197 @@ def _row(feed_id: int, entry: NewItem, cluster: Cluster | None) -> dict[str, Any
         "summary": entry.summary,
         "content_hash": entry.content_hash,
         "signature": entry.signature,
-        "cluster_id": cluster.id if cluster is not None else None,
+        "cluster_id": cluster_id,
         "relevance": entry.relevance,
         "relevant": entry.relevant,
         "relevance_reasons": list(entry.reasons),
         "alertable": entry.alertable,
+        "alerts_matched": False,
     }
 
 
+@dataclass
+class _Story:
+    """A story the batch touches: a stored one (with its id) or one opened by the batch."""
+
+    title: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    id: int | None = None
+    signatures: list[str] = field(default_factory=list)  # newest last
+
+    def join(self, entry: NewItem) -> None:
+        assert entry.signature is not None
+        self.last_seen_at = max(self.last_seen_at, entry.published_at)
+        self.signatures.append(entry.signature)
+
+    def is_copy(self, entry: NewItem, same_story: SameStory) -> bool:
+        assert entry.signature is not None
+        return any(
+            same_story(sig, entry.signature) for sig in self.signatures[-SIGNATURES_PER_STORY:]
+        )
+
+
 class _Assignment:
-    """Which story each new relevant entry belongs to: a stored one, or a new one made
-    for this batch (which later entries of the batch may join too)."""
+    """Which story each new relevant entry belongs to."""
 
     def __init__(self) -> None:
-        self.clusters: dict[int, Cluster] = {}  # entry number -> cluster
-        self.created: set[int] = set()  # entry numbers that opened a new cluster
-        self.joined: set[int] = set()  # ids of stored clusters that got new items
+        self.stories: dict[int, _Story] = {}  # entry number -> story
+        self.created: dict[int, _Story] = {}  # entry number -> the story it opened
 
-    def cluster_of(self, n: int) -> Cluster | None:
-        return self.clusters.get(n)
+    def cluster_id(self, n: int) -> int | None:
+        story = self.stories.get(n)
+        return story.id if story is not None else None
 
     def is_new(self, n: int) -> bool:
         return n in self.created
 
-    def refresh_counts(self, session: Session) -> None:
-        """Item and outlet counts of the stories this batch touched, in one query."""
-        touched = {c.id for c in self.clusters.values()}
+    def save_counts(self, conn: Connection) -> None:
+        """Item and outlet counts and the newest time of every story the batch touched."""
+        touched = {s.id: s for s in self.stories.values() if s.id is not None}
         if not touched:
             return
-        counts = session.execute(
-            select(Item.cluster_id, func.count(), func.count(func.distinct(Item.source)))
-            .where(Item.cluster_id.in_(touched))
-            .group_by(Item.cluster_id)
+        counts = conn.execute(
+            select(_items.c.cluster_id, func.count(), func.count(func.distinct(_items.c.source)))
+            .where(_items.c.cluster_id.in_(touched))
+            .group_by(_items.c.cluster_id)
         )
-        by_id = {c.id: c for c in self.clusters.values()}
-        for cluster_id, items, sources in counts:
-            if cluster_id is not None:
-                by_id[cluster_id].item_count = items
-                by_id[cluster_id].source_count = sources
+        rows = [
+            {
+                "cid": cluster_id,
+                "items": items,
+                "sources": sources,
+                "last": touched[cluster_id].last_seen_at,
+            }
+            for cluster_id, items, sources in counts
+        ]
+        if rows:
+            conn.execute(
+                update(_clusters)
+                .where(_clusters.c.id == bindparam("cid"))
+                .values(
+                    item_count=bindparam("items"),
+                    source_count=bindparam("sources"),
+                    last_seen_at=bindparam("last"),
+                ),
+                rows,
+            )
 
 
 def _assign_clusters(
-    session: Session, entries: Sequence[NewItem], same_story: SameStory
+    conn: Connection, entries: Sequence[NewItem], same_story: SameStory
 ) -> _Assignment:
     assignment = _Assignment()
     wanted = [(n, e) for n, e in enumerate(entries) if e.relevant and e.signature]
     if not wanted:
         return assignment
-    stored_keys, stored_sigs, stored_clusters = _candidates(session, [e for _, e in wanted])
-    batch_keys: dict[str, list[Cluster]] = defaultdict(list)
-    batch_sigs: dict[int, list[str]] = defaultdict(list)  # id(cluster) -> signatures
-    new_keys: list[tuple[str, Cluster, datetime]] = []
+    stored_keys, stored = _candidates(conn, [e for _, e in wanted])
+    batch_keys: dict[str, list[_Story]] = defaultdict(list)
+    new_keys: list[tuple[str, _Story, datetime]] = []
     for n, entry in wanted:
-        assert entry.signature is not None
-        cluster = _match(entry, stored_keys, stored_sigs, stored_clusters, same_story)
-        if cluster is None:
-            cluster = _match_batch(entry, batch_keys, batch_sigs, same_story)
-        if cluster is None:
-            cluster = Cluster(
-                title=entry.title,
-                first_seen_at=entry.published_at,
-                last_seen_at=entry.published_at,
-                item_count=1,
-                source_count=1,
-            )
-            session.add(cluster)
-            assignment.created.add(n)
-        else:
-            cluster.last_seen_at = max(cluster.last_seen_at, entry.published_at)
-        assignment.clusters[n] = cluster
-        batch_sigs[id(cluster)].append(entry.signature)
+        story = _match(entry, stored_keys, stored, same_story) or _match_batch(
+            entry, batch_keys, same_story
+        )
+        if story is None:
+            story = _Story(entry.title, entry.published_at, entry.published_at)
+            assignment.created[n] = story
+        story.join(entry)
+        assignment.stories[n] = story
         for key in dict.fromkeys(entry.band_keys):
-            if cluster not in batch_keys[key]:
-                batch_keys[key].append(cluster)
-            new_keys.append((key, cluster, entry.fetched_at))
-    session.flush()  # ids for the clusters made here
-    rows = [{"key": k, "cluster_id": c.id, "created_at": at} for k, c, at in new_keys]
+            if story not in batch_keys[key]:
+                batch_keys[key].append(story)
+            new_keys.append((key, story, entry.fetched_at))
+    _insert_stories(conn, list(assignment.created.values()))
+    rows = [{"key": k, "cluster_id": s.id, "created_at": at} for k, s, at in new_keys]
     if rows:
-        dialect = session.get_bind().dialect.name
-        upsert = pg_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(upsert(ClusterKey).on_conflict_do_nothing(), rows)
+        upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(upsert(_cluster_keys).on_conflict_do_nothing(), rows)
     return assignment
 
 
+def _insert_stories(conn: Connection, stories: list[_Story]) -> None:
+    if not stories:
+        return
+    rows = [
+        {
+            "title": s.title,
+            "first_seen_at": s.first_seen_at,
+            "last_seen_at": s.last_seen_at,
+            "item_count": 1,
+            "source_count": 1,
+        }
+        for s in stories
+    ]
+    result = conn.execute(
+        insert(_clusters).returning(_clusters.c.id, sort_by_parameter_order=True), rows
+    )
+    for story, cluster_id in zip(stories, result.scalars(), strict=True):
+        story.id = cluster_id
+
+
 def _candidates(
-    session: Session, entries: Sequence[NewItem]
-) -> tuple[dict[str, list[int]], dict[int, list[str]], dict[int, Cluster]]:
-    """Stored stories that share a key with any entry of the batch: their keys, their
-    newest signatures and the rows themselves, in three queries."""
+    conn: Connection, entries: Sequence[NewItem]
+) -> tuple[dict[str, list[int]], dict[int, _Story]]:
+    """Stored stories that share a key with any entry of the batch, and the stories
+    some entry will be compared with, with their newest signatures: three queries."""
     keys = {k for e in entries for k in e.band_keys}
     since = min(e.published_at for e in entries) - CLUSTER_WINDOW
-    key_rows = session.execute(
+    key_rows = conn.execute(
         select(ClusterKey.key, ClusterKey.cluster_id)
         .join(Cluster, Cluster.id == ClusterKey.cluster_id)
         .where(ClusterKey.key.in_(keys), Cluster.last_seen_at >= since)
-    ).all()
+    )
     by_key: dict[str, list[int]] = defaultdict(list)
     for key, cluster_id in key_rows:
         by_key[key].append(cluster_id)
     # Only the stories some entry will compare with: common keys (a round figure, a
     # frequent pair of names) reach hundreds of stories, most of them never ranked.
-    cluster_ids = {cluster_id for e in entries for cluster_id in _ranked(e, by_key)}
-    sigs: dict[int, list[str]] = defaultdict(list)
-    clusters: dict[int, Cluster] = {}
-    if cluster_ids:
-        rows = session.execute(
-            select(Item.cluster_id, Item.signature)
-            .where(Item.cluster_id.in_(cluster_ids), Item.signature.is_not(None))
-            .order_by(Item.id.desc())
+    wanted = {cluster_id for e in entries for cluster_id in _ranked(e, by_key)}
+    if not wanted:
+        return by_key, {}
+    # Only what matching needs: a stored story's title and first time never change here.
+    stories = {
+        cid: _Story("", last, last, id=cid)
+        for cid, last in conn.execute(
+            select(_clusters.c.id, _clusters.c.last_seen_at).where(_clusters.c.id.in_(wanted))
         )
-        for owner, sig in rows:
-            if owner is not None and sig and len(sigs[owner]) < 5:
-                sigs[owner].append(sig)
-        clusters = {
-            c.id: c for c in session.scalars(select(Cluster).where(Cluster.id.in_(cluster_ids)))
-        }
-    return by_key, sigs, clusters
+    }
+    newest = (
+        select(
+            _items.c.cluster_id,
+            _items.c.signature,
+            func.row_number()
+            .over(partition_by=_items.c.cluster_id, order_by=_items.c.id.desc())
+            .label("rank"),
+        )
+        .where(_items.c.cluster_id.in_(wanted), _items.c.signature.is_not(None))
+        .subquery()
+    )
+    rows = conn.execute(
+        select(newest.c.cluster_id, newest.c.signature)
+        .where(newest.c.rank <= SIGNATURES_PER_STORY)
+        .order_by(newest.c.cluster_id, newest.c.rank.desc())
+    )
+    for cluster_id, sig in rows:
+        stories[cluster_id].signatures.append(sig)
+    return by_key, stories
 
 
 def _match(
     entry: NewItem,
     by_key: dict[str, list[int]],
-    sigs: dict[int, list[str]],
-    clusters: dict[int, Cluster],
+    stories: dict[int, _Story],
     same_story: SameStory,
-) -> Cluster | None:
+) -> _Story | None:
     """The stored story this entry continues: candidates sharing the most keys first,
-    each compared with its five newest copies."""
+    each compared with its newest copies."""
     since = entry.published_at - CLUSTER_WINDOW
-    assert entry.signature is not None
     for cluster_id in _ranked(entry, by_key):
-        cluster = clusters.get(cluster_id)
-        if cluster is None or cluster.last_seen_at < since:
+        story = stories.get(cluster_id)
+        if story is None or story.last_seen_at < since:
             continue
-        if any(same_story(sig, entry.signature) for sig in sigs.get(cluster_id, ())):
-            return cluster
+        if story.is_copy(entry, same_story):
+            return story
     return None
 
 
@@ -291,19 +360,15 @@ def _ranked(entry: NewItem, by_key: dict[str, list[int]]) -> list[int]:
 
 
 def _match_batch(
-    entry: NewItem,
-    by_key: dict[str, list[Cluster]],
-    sigs: dict[int, list[str]],
-    same_story: SameStory,
-) -> Cluster | None:
-    """A story opened earlier in this same batch."""
-    assert entry.signature is not None
+    entry: NewItem, by_key: dict[str, list[_Story]], same_story: SameStory
+) -> _Story | None:
+    """A story opened (or joined) earlier in this same batch."""
     seen: set[int] = set()
     for key in entry.band_keys:
-        for cluster in by_key.get(key, ()):
-            if id(cluster) in seen:
+        for story in by_key.get(key, ()):
+            if id(story) in seen:
                 continue
-            seen.add(id(cluster))
-            if any(same_story(sig, entry.signature) for sig in sigs[id(cluster)][-5:]):
-                return cluster
+            seen.add(id(story))
+            if story.is_copy(entry, same_story):
+                return story
     return None
