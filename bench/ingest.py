@@ -86,7 +86,8 @@ def story(seed: int) -> tuple[str, str]:
 
 def make_feed(n: int, entries: int) -> bytes:
     rng = random.Random(n)
-    now = datetime(2026, 11, 20, tzinfo=UTC)
+    # Recent entries, as a live feed carries: the newest an hour old, the oldest ~15 hours.
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     items = []
     for i in range(entries):
         # One entry in ten is a story several outlets carry (syndication).
@@ -146,7 +147,7 @@ def run_briefbot(urls: list[str], db: str, rounds: int = 1) -> None:
 
         for url in urls:
             add_feed(s, url)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu()["cpu_main"]
     report = asyncio.run(app.ingestor().fetch_due(force=True))
     elapsed = time.perf_counter() - start
     # Later rounds re-fetch every feed unchanged (a server without validators): all seen
@@ -161,7 +162,21 @@ def run_briefbot(urls: list[str], db: str, rounds: int = 1) -> None:
         }
     workers = _worker_peaks_mb(app.executor)
     app.executor.shutdown(wait=True)
-    _emit(report.stored, elapsed, len(report.failed), workers=workers, extra=again)
+    cpu = _cpu()
+    cpu["cpu_main"] -= cpu_start
+    _emit(report.stored, elapsed, len(report.failed), workers=workers, extra={**again, **cpu})
+
+
+def _cpu() -> dict[str, float]:
+    """CPU seconds of this process and of its reaped children (the parse workers): on a
+    busy machine a steadier figure than wall time. The main process's start-up (imports,
+    opening the database) is left out on both sides, as the timing leaves it out."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "cpu_main": own.ru_utime + own.ru_stime,
+        "cpu_workers": children.ru_utime + children.ru_stime,
+    }
 
 
 def _worker_peaks_mb(executor: object) -> list[float]:
@@ -184,11 +199,16 @@ def run_reader(urls: list[str], db: str) -> None:
     reader = make_reader(db)
     for url in urls:
         reader.add_feed(url)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu()["cpu_main"]
     reader.update_feeds(workers=16)
     elapsed = time.perf_counter() - start
     count = reader.get_entry_counts().total
-    _emit(count or 0, elapsed, 0)
+    _emit(
+        count or 0,
+        elapsed,
+        0,
+        extra={"cpu_main": _cpu()["cpu_main"] - cpu_start, "cpu_workers": 0.0},
+    )
 
 
 def _emit(
@@ -247,6 +267,13 @@ def measure(
         return result
 
 
+def _per_entry(result: dict[str, float]) -> str:
+    """CPU per entry, split into the main process and the parse workers."""
+    main_ms = result["cpu_main"] / result["entries"] * 1000
+    workers_ms = result["cpu_workers"] / result["entries"] * 1000
+    return f"{main_ms + workers_ms:.2f} ms/entry (main {main_ms:.2f}, workers {workers_ms:.2f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--feeds", type=int, default=200)
@@ -275,7 +302,8 @@ def main() -> None:
         print(
             f"briefbot: {ours['entries']:.0f} entries in {ours['seconds']:.2f} s = "
             f"{ours['entries'] / ours['seconds']:.0f} entries/s, peak RSS {ours['rss_mb']:.0f} MB "
-            f"(main {ours['main_mb']:.0f} MB, largest worker {ours['worker_mb']:.0f} MB)"
+            f"(main {ours['main_mb']:.0f} MB, largest worker {ours['worker_mb']:.0f} MB); "
+            f"CPU {_per_entry(ours)}"
         )
         if args.rounds > 1:
             print(
@@ -288,7 +316,7 @@ def main() -> None:
             print(
                 f"reader:   {theirs['entries']:.0f} entries in {theirs['seconds']:.2f} s = "
                 f"{theirs['entries'] / theirs['seconds']:.0f} entries/s, "
-                f"peak RSS {theirs['rss_mb']:.0f} MB"
+                f"peak RSS {theirs['rss_mb']:.0f} MB; CPU {_per_entry(theirs)}"
             )
             ratio = (ours["entries"] / ours["seconds"]) / (theirs["entries"] / theirs["seconds"])
             print(f"ratio: briefbot is {ratio:.2f}x reader's entries/s")

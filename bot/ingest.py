@@ -31,6 +31,7 @@ from storage.db import Database
 from storage.feeds import FetchOutcome, claim_due_feeds, record_outcome
 from storage.items import StoreReport, store_items
 from storage.models import Feed, Item
+from storage.story_index import StoryIndex
 from storage.types import utcnow
 from storage.writer import GroupWriter
 
@@ -103,8 +104,10 @@ class Ingestor:
         self.hooks = list(hooks)
         self.owner = owner or f"{socket.gethostname()}:{id(self)}"
         self.rng = rng or random.Random()
-        # One writer (SQLite takes one at a time) committing ready feeds together.
+        # One writer (SQLite takes one at a time) committing ready feeds together, and
+        # the recent stories' keys in memory for it.
         self._writer = GroupWriter(db)
+        self._stories = StoryIndex()
 
     # -- fetch loop ---------------------------------------------------------------------
 
@@ -175,7 +178,7 @@ class Ingestor:
             ttl_minutes=parsed.ttl_minutes,
             new_url=result.permanent_redirect,
         )
-        stored = await self._writer.write(partial(self._store, job, parsed, outcome))
+        stored = await self._write_entries(job, parsed, outcome)
         _count(report, parsed, stored)
 
     async def _record_failure(
@@ -229,12 +232,21 @@ class Ingestor:
             )
             return frozenset(g for g in guids if g)
 
+    async def _write_entries(
+        self, job: FeedJob, parsed: PreparedFeed, outcome: FetchOutcome
+    ) -> StoreReport:
+        try:
+            return await self._writer.write(partial(self._store, job, parsed, outcome))
+        except BaseException:
+            self._stories.invalidate()  # it may hold stories that were rolled back
+            raise
+
     def _store(
         self, job: FeedJob, parsed: PreparedFeed, outcome: FetchOutcome, session: Session
     ) -> StoreReport:
         """Entries, their claims and the feed's new validators, all or nothing."""
         entries = parsed.entries
-        report = store_items(session, job.id, [p.item for p in entries], _same_story)
+        report = store_items(session, job.id, [p.item for p in entries], _same_story, self._stories)
         store_claims(session, [(s.item_id, entries[s.index]) for s in report.stored])
         for hook in self.hooks:
             hook(session, report)
@@ -262,7 +274,7 @@ class Ingestor:
         outcome = FetchOutcome(
             fetched_at=now, next_fetch_at=now, ok=True, title=parsed.title or None
         )
-        stored = await self._writer.write(partial(self._store, job, parsed, outcome))
+        stored = await self._write_entries(job, parsed, outcome)
         _count(report, parsed, stored)
         return report
 

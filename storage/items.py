@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from storage.models import Cluster, ClusterKey, Item, ItemTheme
@@ -23,10 +21,14 @@ from storage.models import Cluster, ClusterKey, Item, ItemTheme
 # Re-exported: callers have always found the records here.
 from storage.records import NewItem as NewItem
 from storage.records import ThemeTag as ThemeTag
+from storage.story_index import (
+    CLUSTER_WINDOW,
+    SIGNATURES_PER_STORY,
+    StoryIndex,
+    newest_signatures,
+)
 
-CLUSTER_WINDOW = timedelta(days=3)
 MAX_CANDIDATES = 20
-SIGNATURES_PER_STORY = 5  # a new entry is compared with a story's newest copies only
 SameStory = Callable[[str, str], bool]
 
 _items = cast(Table, Item.__table__)
@@ -50,10 +52,14 @@ class StoreReport:
 
 
 def store_items(
-    session: Session, feed_id: int, entries: Iterable[NewItem], same_story: SameStory
+    session: Session,
+    feed_id: int,
+    entries: Iterable[NewItem],
+    same_story: SameStory,
+    story_index: StoryIndex | None = None,
 ) -> StoreReport:
     """Store new entries (duplicates are counted and dropped) and group the relevant ones
-    into stories."""
+    into stories. Without an index, candidate stories come from the database."""
     conn = session.connection()
     entries = list(entries)
     seen = _existing_keys(conn, feed_id, entries)
@@ -68,7 +74,9 @@ def store_items(
         fresh.append((index, entry))
     if not fresh:
         return report
-    stories = _assign_clusters(conn, [e for _, e in fresh], same_story)
+    stories = _assign_clusters(
+        conn, [e for _, e in fresh], same_story, story_index or StoryIndex(enabled=False)
+    )
     rows = [_row(feed_id, entry, stories.cluster_id(n)) for n, (_, entry) in enumerate(fresh)]
     item_ids = _insert_items(conn, rows)
     _insert_themes(conn, item_ids, [entry for _, entry in fresh])
@@ -86,9 +94,34 @@ def store_items(
 
 
 def _insert_items(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    """One multi-row INSERT ... RETURNING; ids come back in the order of `rows`."""
-    result = conn.execute(insert(_items).returning(_items.c.id, sort_by_parameter_order=True), rows)
-    return list(result.scalars())
+    """One executemany with ids reserved beforehand; ids in the order of `rows`."""
+    ids = reserve_ids(conn, _items, len(rows))
+    conn.execute(insert(_items), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+    return ids
+
+
+def reserve_ids(conn: Connection, table: Table, count: int) -> list[int]:
+    """`count` fresh primary keys for `table`, so a batch is inserted without RETURNING.
+
+    (SQLite can only return ids in input order one row per statement, which costs more
+    than the rest of ingest's storing.) PostgreSQL takes them from the table's sequence;
+    SQLite continues after the largest id, which no one else can take meanwhile: the
+    transaction holds the database's write lock from its BEGIN IMMEDIATE.
+    """
+    if count == 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        sequence = conn.scalar(
+            text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name}
+        )
+        return list(
+            conn.scalars(
+                text("SELECT nextval(:sequence) FROM generate_series(1, :count)"),
+                {"sequence": sequence, "count": count},
+            )
+        )
+    top = conn.scalar(select(func.max(table.c.id))) or 0
+    return list(range(top + 1, top + 1 + count))
 
 
 def _insert_themes(conn: Connection, item_ids: list[int], entries: list[NewItem]) -> None:
@@ -165,7 +198,7 @@ def _row(feed_id: int, entry: NewItem, cluster_id: int | None) -> dict[str, Any]
     }
 
 
-@dataclass
+@dataclass(eq=False)  # a story is itself: two may look alike
 class _Story:
     """A story the batch touches: a stored one (with its id) or one opened by the batch."""
 
@@ -234,17 +267,20 @@ class _Assignment:
 
 
 def _assign_clusters(
-    conn: Connection, entries: Sequence[NewItem], same_story: SameStory
+    conn: Connection, entries: Sequence[NewItem], same_story: SameStory, index: StoryIndex
 ) -> _Assignment:
     assignment = _Assignment()
     wanted = [(n, e) for n, e in enumerate(entries) if e.relevant and e.signature]
     if not wanted:
         return assignment
-    stored_keys, stored = _candidates(conn, [e for _, e in wanted])
+    batch = [e for _, e in wanted]
+    if index.sync(conn) and all(index.covers(e.published_at) for e in batch):
+        stored_keys, ranked, stored = _candidates_in_index(index, batch)
+    else:  # no index, or an entry old enough to continue stories the index never held
+        stored_keys, ranked, stored = _candidates(conn, batch)
     batch_keys: dict[str, list[_Story]] = defaultdict(list)
-    new_keys: list[tuple[str, _Story, datetime]] = []
-    for n, entry in wanted:
-        story = _match(entry, stored_keys, stored, same_story) or _match_batch(
+    for (n, entry), candidates in zip(wanted, ranked, strict=True):
+        story = _match(entry, candidates, stored, same_story) or _match_batch(
             entry, batch_keys, same_story
         )
         if story is None:
@@ -252,58 +288,90 @@ def _assign_clusters(
             assignment.created[n] = story
         story.join(entry)
         assignment.stories[n] = story
-        for key in dict.fromkeys(entry.band_keys):
+        for key in entry.band_keys:
             if story not in batch_keys[key]:
                 batch_keys[key].append(story)
-            new_keys.append((key, story, entry.fetched_at))
     _insert_stories(conn, list(assignment.created.values()))
-    rows = [{"key": k, "cluster_id": s.id, "created_at": at} for k, s, at in new_keys]
-    if rows:
-        upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        conn.execute(upsert(_cluster_keys).on_conflict_do_nothing(), rows)
+    _insert_keys(conn, batch_keys, stored_keys)
+    _teach(index, assignment, batch_keys)
     return assignment
 
 
-def _insert_stories(conn: Connection, stories: list[_Story]) -> None:
-    if not stories:
-        return
-    rows = [
-        {
-            "title": s.title,
-            "first_seen_at": s.first_seen_at,
-            "last_seen_at": s.last_seen_at,
-            "item_count": 1,
-            "source_count": 1,
-        }
-        for s in stories
-    ]
-    result = conn.execute(
-        insert(_clusters).returning(_clusters.c.id, sort_by_parameter_order=True), rows
+def _teach(index: StoryIndex, assignment: _Assignment, batch_keys: dict[str, list[_Story]]) -> None:
+    """What the batch did to its stories, into the index (committed or not: a rollback
+    leaves the story epoch behind the index, which then reloads)."""
+    for story in {id(s): s for s in assignment.stories.values()}.values():
+        assert story.id is not None
+        index.learn(story.id, story.last_seen_at, story.signatures)
+    index.learn_keys(
+        (key, story.id) for key, stories in batch_keys.items() for story in stories if story.id
     )
-    for story, cluster_id in zip(stories, result.scalars(), strict=True):
+
+
+def _insert_keys(
+    conn: Connection, batch_keys: dict[str, list[_Story]], stored_keys: dict[str, list[int]]
+) -> None:
+    """The index keys the batch's stories gained (a stored story keeps those it had)."""
+    rows = [
+        (key, story.id)
+        for key, stories in batch_keys.items()
+        for story in stories
+        if story.id not in stored_keys.get(key, ())
+    ]
+    if rows:
+        # Tens of rows per story: straight to the driver's executemany, past the
+        # per-row parameter processing of SQLAlchemy (two plain columns need none).
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(
+            "INSERT INTO cluster_keys (key, cluster_id, created_at)"
+            f" VALUES ({mark}, {mark}, CURRENT_TIMESTAMP) ON CONFLICT DO NOTHING",
+            rows,
+        )
+
+
+def _insert_stories(conn: Connection, stories: list[_Story]) -> None:
+    ids = reserve_ids(conn, _clusters, len(stories))
+    for story, cluster_id in zip(stories, ids, strict=True):
         story.id = cluster_id
+    if stories:
+        conn.execute(
+            insert(_clusters),
+            [
+                {
+                    "id": s.id,
+                    "title": s.title,
+                    "first_seen_at": s.first_seen_at,
+                    "last_seen_at": s.last_seen_at,
+                    "item_count": 1,
+                    "source_count": 1,
+                }
+                for s in stories
+            ],
+        )
 
 
-def _candidates(
-    conn: Connection, entries: Sequence[NewItem]
-) -> tuple[dict[str, list[int]], dict[int, _Story]]:
-    """Stored stories that share a key with any entry of the batch, and the stories
-    some entry will be compared with, with their newest signatures: three queries."""
+Candidates = tuple[dict[str, list[int]], list[list[int]], dict[int, _Story]]
+
+
+def _candidates(conn: Connection, entries: Sequence[NewItem]) -> Candidates:
+    """From the database: the stored stories sharing a key with any entry of the batch,
+    each entry's best candidates, and those stories with their newest signatures."""
     keys = {k for e in entries for k in e.band_keys}
     since = min(e.published_at for e in entries) - CLUSTER_WINDOW
     key_rows = conn.execute(
-        select(ClusterKey.key, ClusterKey.cluster_id)
-        .join(Cluster, Cluster.id == ClusterKey.cluster_id)
-        .where(ClusterKey.key.in_(keys), Cluster.last_seen_at >= since)
+        select(_cluster_keys.c.key, _cluster_keys.c.cluster_id)
+        .join(_clusters, _clusters.c.id == _cluster_keys.c.cluster_id)
+        .where(_cluster_keys.c.key.in_(keys), _clusters.c.last_seen_at >= since)
     )
     by_key: dict[str, list[int]] = defaultdict(list)
     for key, cluster_id in key_rows:
         by_key[key].append(cluster_id)
+    ranked = [_ranked(e, by_key) for e in entries]
     # Only the stories some entry will compare with: common keys (a round figure, a
     # frequent pair of names) reach hundreds of stories, most of them never ranked.
-    wanted = {cluster_id for e in entries for cluster_id in _ranked(e, by_key)}
+    wanted = {cluster_id for ids in ranked for cluster_id in ids}
     if not wanted:
-        return by_key, {}
+        return by_key, ranked, {}
     # Only what matching needs: a stored story's title and first time never change here.
     stories = {
         cid: _Story("", last, last, id=cid)
@@ -311,37 +379,38 @@ def _candidates(
             select(_clusters.c.id, _clusters.c.last_seen_at).where(_clusters.c.id.in_(wanted))
         )
     }
-    newest = (
-        select(
-            _items.c.cluster_id,
-            _items.c.signature,
-            func.row_number()
-            .over(partition_by=_items.c.cluster_id, order_by=_items.c.id.desc())
-            .label("rank"),
-        )
-        .where(_items.c.cluster_id.in_(wanted), _items.c.signature.is_not(None))
-        .subquery()
-    )
-    rows = conn.execute(
-        select(newest.c.cluster_id, newest.c.signature)
-        .where(newest.c.rank <= SIGNATURES_PER_STORY)
-        .order_by(newest.c.cluster_id, newest.c.rank.desc())
-    )
-    for cluster_id, sig in rows:
+    for cluster_id, sig in conn.execute(newest_signatures(wanted)):
         stories[cluster_id].signatures.append(sig)
-    return by_key, stories
+    return by_key, ranked, stories
+
+
+def _candidates_in_index(index: StoryIndex, entries: Sequence[NewItem]) -> Candidates:
+    """The same as `_candidates`, from the in-memory index."""
+    since = min(e.published_at for e in entries) - CLUSTER_WINDOW
+    by_key: dict[str, list[int]] = {}
+    for key in {k for e in entries for k in e.band_keys}:
+        holders = [
+            cid
+            for cid in index.by_key.get(key, ())
+            if cid in index.stories and index.stories[cid].last_seen_at >= since
+        ]
+        if holders:
+            by_key[key] = holders
+    ranked = [_ranked(e, by_key) for e in entries]
+    stories = {}
+    for cid in {cluster_id for ids in ranked for cluster_id in ids}:
+        held = index.stories[cid]
+        stories[cid] = _Story("", held.last_seen_at, held.last_seen_at, cid, list(held.signatures))
+    return by_key, ranked, stories
 
 
 def _match(
-    entry: NewItem,
-    by_key: dict[str, list[int]],
-    stories: dict[int, _Story],
-    same_story: SameStory,
+    entry: NewItem, candidates: list[int], stories: dict[int, _Story], same_story: SameStory
 ) -> _Story | None:
     """The stored story this entry continues: candidates sharing the most keys first,
     each compared with its newest copies."""
     since = entry.published_at - CLUSTER_WINDOW
-    for cluster_id in _ranked(entry, by_key):
+    for cluster_id in candidates:
         story = stories.get(cluster_id)
         if story is None or story.last_seen_at < since:
             continue

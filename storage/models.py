@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     Float,
@@ -146,6 +147,16 @@ class ItemTheme(Base):
     evidence: Mapped[list[Any]] = mapped_column(default=list)
 
     item: Mapped[Item] = relationship(back_populates="themes")
+
+
+class StoryEpoch(Base):
+    """A single row whose counter every story-assigning transaction bumps (and so holds
+    locked until it commits: replicas assign stories one at a time)."""
+
+    __tablename__ = "story_epoch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Claim(Base):

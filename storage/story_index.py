@@ -1,0 +1,133 @@
+"""The recent stories' index keys and newest signatures, held in memory.
+
+Finding the stories a new entry may continue is a lookup of its ~50 index keys: in SQL,
+thousands of rows per batch; in memory, a few dictionary hits. The database stays the
+truth. The index is loaded from it, then follows this process's own writes; every
+transaction that assigns stories bumps the story epoch, so the index knows it is current
+only while the epoch moved by exactly its own writes. Anyone else's write (another
+replica, a rolled-back write of ours) makes it reload before use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import cast
+
+from sqlalchemy import Connection, Select, Table, func, select, update
+
+from storage.models import Cluster, ClusterKey, Item, StoryEpoch
+from storage.types import utcnow
+
+CLUSTER_WINDOW = timedelta(days=3)
+SIGNATURES_PER_STORY = 5  # a new entry is compared with a story's newest copies only
+RELOAD_AFTER = timedelta(days=1)  # drop stories that left the window, by reloading
+
+_items = cast(Table, Item.__table__)
+_clusters = cast(Table, Cluster.__table__)
+_keys = cast(Table, ClusterKey.__table__)
+_epoch = cast(Table, StoryEpoch.__table__)
+
+
+@dataclass(eq=False)
+class IndexedStory:
+    id: int
+    last_seen_at: datetime
+    signatures: list[str] = field(default_factory=list)  # newest last
+
+
+class StoryIndex:
+    """Used by one writer at a time (ingest's group writer)."""
+
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        window: timedelta = CLUSTER_WINDOW,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.enabled = enabled
+        self.window = window
+        self.clock = clock
+        # Stories last seen up to two windows ago are held, so an entry published up to a
+        # window ago finds every story it may continue; older entries (a new feed's
+        # backlog) ask the database.
+        self.held = 2 * window
+        self.horizon: datetime | None = None  # stories last seen before this are not held
+        self.by_key: dict[str, list[int]] = {}
+        self.stories: dict[int, IndexedStory] = {}
+        self._epoch: int | None = None
+
+    def sync(self, conn: Connection) -> bool:
+        """Bump the epoch (its row stays locked until commit) and reload unless only this
+        index's own writes moved it. False when the index is not to be used."""
+        epoch = conn.execute(
+            update(_epoch).where(_epoch.c.id == 1).values(n=_epoch.c.n + 1).returning(_epoch.c.n)
+        ).scalar_one_or_none()
+        if not self.enabled or epoch is None:
+            return False
+        now = self.clock()
+        current = self._epoch is not None and epoch == self._epoch + 1
+        if not current or self.horizon is None or self.horizon < now - self.held - RELOAD_AFTER:
+            self._load(conn, now - self.held)
+        self._epoch = epoch
+        return True
+
+    def invalidate(self) -> None:
+        """A write that used the index was rolled back: reload before the next use."""
+        self._epoch = None
+
+    def covers(self, published_at: datetime) -> bool:
+        """Whether every story an entry published then could continue is held here."""
+        return self.horizon is not None and published_at - self.window >= self.horizon
+
+    def learn(self, story_id: int, last_seen_at: datetime, signatures: list[str]) -> None:
+        story = self.stories.get(story_id)
+        if story is None:
+            story = self.stories[story_id] = IndexedStory(story_id, last_seen_at)
+        story.last_seen_at = max(story.last_seen_at, last_seen_at)
+        story.signatures = signatures[-SIGNATURES_PER_STORY:]
+
+    def learn_keys(self, pairs: Iterable[tuple[str, int]]) -> None:
+        for key, story_id in pairs:
+            holders = self.by_key.setdefault(key, [])
+            if story_id not in holders:
+                holders.append(story_id)
+
+    def _load(self, conn: Connection, since: datetime) -> None:
+        self.by_key, self.stories = {}, {}
+        recent = select(_clusters.c.id).where(_clusters.c.last_seen_at >= since)
+        for story_id, last_seen in conn.execute(
+            select(_clusters.c.id, _clusters.c.last_seen_at).where(
+                _clusters.c.last_seen_at >= since
+            )
+        ):
+            self.stories[story_id] = IndexedStory(story_id, last_seen)
+        keys = conn.execute(
+            select(_keys.c.key, _keys.c.cluster_id).where(_keys.c.cluster_id.in_(recent))
+        )
+        self.learn_keys((key, story_id) for key, story_id in keys)
+        for story_id, signature in conn.execute(newest_signatures(recent)):
+            self.stories[story_id].signatures.append(signature)
+        self.horizon = since
+
+
+def newest_signatures(stories: Select[int] | Collection[int]) -> Select[int, str]:
+    """(story id, signature) of each story's newest copies, oldest of them first."""
+    ranked = (
+        select(
+            _items.c.cluster_id,
+            _items.c.signature,
+            func.row_number()
+            .over(partition_by=_items.c.cluster_id, order_by=_items.c.id.desc())
+            .label("rank"),
+        )
+        .where(_items.c.cluster_id.in_(stories), _items.c.signature.is_not(None))
+        .subquery()
+    )
+    return (
+        select(ranked.c.cluster_id, ranked.c.signature)
+        .where(ranked.c.rank <= SIGNATURES_PER_STORY)
+        .order_by(ranked.c.cluster_id, ranked.c.rank.desc())
+    )
