@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 # Called inside the storing transaction with what was stored (claims linking, alerts...).
 StoredHook = Callable[[Session, StoreReport], None]
 
+# Fetched feeds being prepared or waiting to be stored at once: enough to keep the parse
+# workers and the group writer busy, few enough that a slow store bounds memory.
+IN_FLIGHT = 24
 # How many of a feed's newest stored guids the worker is told about, so it skips them.
 KNOWN_GUIDS_LIMIT = 2000
 
@@ -124,9 +127,10 @@ class Ingestor:
         if not jobs:
             return report
         async with Fetcher(self.policy, self.allowlist) as fetcher:
+            in_flight = asyncio.Semaphore(IN_FLIGHT)
 
             async def one(job: FeedJob) -> None:
-                feed_report = await self._fetch_one(fetcher, job)
+                feed_report = await self._fetch_one(fetcher, job, in_flight)
                 report.feeds.append(feed_report)
                 if on_feed_done is not None:
                     on_feed_done(feed_report)
@@ -134,11 +138,14 @@ class Ingestor:
             await asyncio.gather(*(one(job) for job in jobs))
         return report
 
-    async def _fetch_one(self, fetcher: Fetcher, job: FeedJob) -> FeedReport:
+    async def _fetch_one(
+        self, fetcher: Fetcher, job: FeedJob, in_flight: asyncio.Semaphore
+    ) -> FeedReport:
         report = FeedReport(feed_id=job.id, url=job.url)
         try:
             result = await fetcher.fetch(job.url, etag=job.etag, last_modified=job.last_modified)
-            await self._apply(job, result, report)
+            async with in_flight:
+                await self._apply(job, result, report)
         except Exception as exc:  # one feed never breaks the others
             log.exception("feed %s failed unexpectedly", job.url)
             await self._record_failure(job, f"internal error: {type(exc).__name__}", None, report)
@@ -309,7 +316,8 @@ def _same_story(a: str, b: str) -> bool:
     return cluster.is_same_story(_signature(a), _signature(b))
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def _signature(text: str) -> cluster.Signature:
-    # A new item is compared with many stored ones: decode each signature once.
+    # A new item is compared with many stored ones: decode each signature once (a decoded
+    # one takes ~2.6 KB, so the cache stays small; recent stories are the ones that recur).
     return cluster.Signature.loads(text)
