@@ -147,6 +147,8 @@ def run_briefbot(urls: list[str], db: str, rounds: int = 1) -> None:
 
         for url in urls:
             add_feed(s, url)
+    # A running bot has its parse workers up and loaded (bot.launch starts them).
+    workers_start = sum(_process_cpu(pid) for pid in app.start_workers())
     start, cpu_start = time.perf_counter(), _cpu()["cpu_main"]
     report = asyncio.run(app.ingestor().fetch_due(force=True))
     elapsed = time.perf_counter() - start
@@ -164,7 +166,14 @@ def run_briefbot(urls: list[str], db: str, rounds: int = 1) -> None:
     app.executor.shutdown(wait=True)
     cpu = _cpu()
     cpu["cpu_main"] -= cpu_start
+    cpu["cpu_workers"] -= workers_start
     _emit(report.stored, elapsed, len(report.failed), workers=workers, extra={**again, **cpu})
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds a live process has used so far (user + system, from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu() -> dict[str, float]:

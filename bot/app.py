@@ -31,6 +31,13 @@ class App:
         """The worker pool that parses and prepares entries (see bot/prepare.py)."""
         return make_parse_executor(self.settings.parse_pool, self.settings.parse_workers)
 
+    def start_workers(self) -> set[int]:
+        """Spawn the parse workers and load the pack in each now rather than on the first
+        fetch; the workers' pids."""
+        from bot.workers import start_workers
+
+        return start_workers(self.executor, str(self.pack.path), self.settings.parse_workers)
+
     @cached_property
     def allowlist(self) -> Allowlist:
         return parse_allowlist(self.settings.allow_private_feeds)

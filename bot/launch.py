@@ -107,6 +107,7 @@ async def run_bot(app: App | None = None, *, interactive: bool = True) -> None:
     runtime.tasks.append(http_side(app, parts, runtime))
     log.info("adapters: %s", ", ".join(p.name for p in parts) or "none")
     try:
+        await asyncio.to_thread(app.start_workers)  # not on the first fetch's time
         await runtime.run(asyncio.Event())
     finally:
         app.close()
