@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html import unescape
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
@@ -18,7 +19,7 @@ SUMMARY_LIMIT = 2_000
 CONTENT_LIMIT = 20_000
 MAX_LINKS = 100
 # Parsing cost is linear, but there is no point walking megabytes to keep 20k chars.
-_INPUT_FACTOR = 20
+INPUT_FACTOR = 20
 
 # Elements whose content is never text a reader should see.
 _SKIPPED = frozenset(
@@ -80,10 +81,36 @@ _LINE_MARK = "\x00L"
 _TAG_LIKE = re.compile(r"<\s*/?\s*[A-Za-z!?][^<>]{0,2000}>")
 _OPEN_BRACKET = re.compile(r"<(?=\s*[/!?A-Za-z])")
 _SCRIPT_SCHEME = re.compile(r"(?i)((?:java|vb|live)\s*script)\s*:")
+# A case-sensitive necessary condition for _SCRIPT_SCHEME, much cheaper to scan for: the
+# classes hold every character that (?i) matches to each letter (tests check the sets).
+_SCRIPT_HINT = re.compile("[sS\u017f][cC][rR][iI\u0130\u0131][pP][tT]\\s*:")
 _HANDLER = re.compile(r"(?i)(\bon[a-z]+)\s*=")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
 _BLANK_LINE = re.compile(r"\n\s*\n")
+# The ASCII characters _CONTROL matches, and the ASCII whitespace other than " " and
+# "\n" (str.split() and \s agree on whitespace), for byte-level checks of ASCII text.
+_ASCII_CONTROLS = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_ASCII_SPACES = b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_UNSAFE_IN_URL = re.compile(r"[\s<>\"']")
+# An absolute http(s) URL that urljoin() and urlsplit() leave exactly as it is: lowercase
+# scheme, plain host, no params (";"), fragment or empty query.
+_PLAIN_URL = re.compile(
+    r"https?://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?"
+    r"(?:/[A-Za-z0-9!$&'()*+,./:=@_~%-]*)?(?:\?[A-Za-z0-9!$&'()*+,./:=@_~%?-]+)?"
+)
+# A URL with an explicit scheme, as urlsplit() finds it.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _SPACES = re.compile(r"[^\S\n]{2,}")
+# The fast path of ``extract``: markup made only of plain start/end tags with quoted,
+# entity-free attribute values. Anything else (comments, CDATA, bare "<", script/style
+# with their raw-text content) goes to html.parser.
+_SIMPLE_TAG = re.compile(
+    r"<(/?)([a-zA-Z][a-zA-Z0-9]*)"
+    r"((?:[ \t\n\f]+[a-zA-Z_][-a-zA-Z0-9_:.]*=(?:\"[^\"<>&]*\"|'[^'<>&]*'))*)"
+    r"[ \t\n\f]*(/?)>"
+)
+_SIMPLE_ATTR = re.compile(r"([a-zA-Z_][-a-zA-Z0-9_:.]*)=(?:\"([^\"]*)\"|'([^']*)')")
+_RAW_TEXT_TAGS = frozenset({"script", "style"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +131,18 @@ def extract(
     With ``inline_links`` an anchor renders as ``text (url)``; otherwise its URL is only
     collected in ``links``.
     """
-    walker = _TextWalker(base_url=base_url, inline_links=inline_links)
-    try:
-        walker.feed(html[: max(limit, 1) * _INPUT_FACTOR])
-        walker.close()
-    except Exception:  # html.parser may choke on junk; keep what we got
-        pass
-    text = _tidy(scrub(_layout("".join(walker.parts))))
-    return ExtractedText(text=cap(text, limit), links=tuple(walker.links))
+    html = html[: max(limit, 1) * INPUT_FACTOR]
+    sink = _TextSink(base_url=base_url, inline_links=inline_links)
+    if not _walk_simple(html, sink):
+        sink = _TextWalker(base_url=base_url, inline_links=inline_links)
+        try:
+            sink.feed(html)
+            sink.close()
+        except Exception:  # html.parser may choke on junk; keep what we got
+            pass
+    # Text handlers drop control characters; an inlined link is the only other source.
+    text = _finish(_layout("".join(sink.parts)), controls=inline_links)
+    return ExtractedText(text=cap(text, limit), links=tuple(sink.links))
 
 
 def html_to_text(html: str, *, limit: int = CONTENT_LIMIT, base_url: str | None = None) -> str:
@@ -120,14 +151,14 @@ def html_to_text(html: str, *, limit: int = CONTENT_LIMIT, base_url: str | None 
 
 def plain_text(text: str, *, limit: int = CONTENT_LIMIT) -> str:
     """Clean text that was declared plain: normalise whitespace and scrub it."""
-    text = _CONTROL.sub("", text[: max(limit, 1) * _INPUT_FACTOR])
+    text = _drop_controls(text[: max(limit, 1) * INPUT_FACTOR])
     cleaned = _layout(_BLANK_LINE.sub(_PARA_MARK, text))
-    return cap(_tidy(scrub(cleaned)), limit)
+    return cap(_finish(cleaned, controls=False), limit)
 
 
 def one_line(text: str) -> str:
     """Fold line breaks for fields that are a single line (titles, authors)."""
-    return " ".join(text.split())
+    return _collapse(text)
 
 
 def scrub(text: str) -> str:
@@ -135,14 +166,22 @@ def scrub(text: str) -> str:
 
     Removals can make new matches (``<scr<b>ipt``), so repeat until nothing changes;
     every pass that changes something removes at least one ``<``, ``:`` or ``=``.
+    Each pattern needs one of those characters, so a pattern is only run when its
+    character is present: the result is the same, without scanning plain prose.
     """
-    text = _CONTROL.sub("", text)
+    return _scrub_markup(_drop_controls(text))
+
+
+def _scrub_markup(text: str) -> str:
     while True:
         before = text
-        text = _TAG_LIKE.sub(" ", text)
-        text = _OPEN_BRACKET.sub("\u2039", text)
-        text = _SCRIPT_SCHEME.sub(r"\1 ", text)
-        text = _HANDLER.sub(r"\1 ", text)
+        if "<" in text:
+            text = _TAG_LIKE.sub(" ", text)
+            text = _OPEN_BRACKET.sub("\u2039", text)
+        if ":" in text and _SCRIPT_HINT.search(text):
+            text = _SCRIPT_SCHEME.sub(r"\1 ", text)
+        if "=" in text:
+            text = _HANDLER.sub(r"\1 ", text)
         if text == before:
             return text
 
@@ -160,19 +199,44 @@ def cap(text: str, limit: int) -> str:
 
 def safe_link(href: str, base_url: str | None = None) -> str | None:
     """Return an absolute http(s) URL, or None for anything else (javascript:, data:, ...)."""
-    href = _CONTROL.sub("", href).strip()
+    href = _drop_controls(href).strip()
     if not href or len(href) > 4000:
         return None
-    try:
-        absolute = urljoin(base_url, href) if base_url else href
-        parts = urlsplit(absolute)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    if any(ch.isspace() or ch in "<>\"'" for ch in absolute):
+    if is_plain_url(href):
+        absolute = href  # what urljoin() returns for it, whatever the base
+    elif explicit_scheme(href) not in (None, "http", "https"):
+        return None  # joining keeps a scheme of its own, and only http(s) passes
+    else:
+        try:
+            absolute = urljoin(base_url, href) if base_url else href
+            parts = urlsplit(absolute)
+        except ValueError:
+            return None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None
+    if _UNSAFE_IN_URL.search(absolute):
         return None
     return absolute
+
+
+def is_plain_url(url: str) -> bool:
+    """Whether ``url`` is an absolute http(s) URL that urljoin() returns unchanged.
+
+    Lowercase scheme, plain host, no params (``;``), fragment or empty query: then
+    urlsplit() and urlunsplit() round-trip it exactly, whatever the base.
+    """
+    return _PLAIN_URL.fullmatch(url) is not None
+
+
+def explicit_scheme(url: str) -> str | None:
+    """The scheme urlsplit() finds in ``url`` (lowercased), or None if it has none.
+
+    None also when the answer needs urlsplit's clean-up (leading spaces, tabs, newlines).
+    """
+    match = _SCHEME.match(url)
+    if match is None or "\t" in url or "\r" in url or "\n" in url:
+        return None
+    return match.group()[:-1].lower()
 
 
 def _tidy(text: str) -> str:
@@ -181,20 +245,102 @@ def _tidy(text: str) -> str:
     return "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n")).strip()
 
 
+def _finish(laid: str, *, controls: bool) -> str:
+    """Scrub text that ``_layout`` produced, then tidy it.
+
+    ``controls=False`` when ``laid`` cannot hold control characters (the layout marks are
+    gone by now). ``_layout`` leaves single spaces between words and no space at line
+    ends, so when scrubbing changed nothing, tidying would not either.
+    """
+    scrubbed = scrub(laid) if controls else _scrub_markup(laid)
+    return laid if scrubbed == laid else _tidy(scrubbed)
+
+
+def _drop_controls(text: str) -> str:
+    if text.isascii():
+        raw = text.encode("ascii")
+        clean = raw.translate(None, _ASCII_CONTROLS)
+        return text if len(clean) == len(raw) else clean.decode("ascii")
+    # Every character _CONTROL matches is non-printable, so printable text has none.
+    return text if text.isprintable() else _CONTROL.sub("", text)
+
+
+def _collapse(line: str) -> str:
+    """``" ".join(line.split())``, skipping the work for ASCII that is already collapsed."""
+    if line.isascii() and "  " not in line and line[:1] != " " and line[-1:] != " ":
+        raw = line.encode("ascii")
+        if len(raw.translate(None, _ASCII_SPACES)) == len(raw):
+            return line
+    return " ".join(line.split())
+
+
 def _layout(marked: str) -> str:
     """Collapse whitespace, then turn block marks into line and paragraph breaks."""
     paragraphs: list[str] = []
     for block in marked.split(_PARA_MARK):
-        lines = [" ".join(part.split()) for part in block.replace(_LINE_MARK, "\n").split("\n")]
+        parts = block.replace(_LINE_MARK, "\n").split("\n")
+        lines = [_collapse(part) for part in parts if part]
         joined = "\n".join(line for line in lines if line)
         if joined:
             paragraphs.append(joined)
     return "\n\n".join(paragraphs)
 
 
-class _TextWalker(HTMLParser):
+def _walk_simple(html: str, sink: _TextSink) -> bool:
+    """Feed ``sink`` the events html.parser would produce, if the markup is simple.
+
+    Returns False, without touching ``sink``, when any ``<`` is not a simple tag.
+    """
+    if "<" not in html:
+        if html:
+            sink.handle_data(unescape(html))
+        return True
+    events: list[str | re.Match[str]] = []
+    pos = 0
+    for match in _SIMPLE_TAG.finditer(html):
+        start = match.start()
+        if html.find("<", pos, start) >= 0:
+            return False  # a "<" that is not a simple tag
+        if start > pos:
+            events.append(html[pos:start])
+        closing, name, attrs, self_closing = match.groups()
+        if (closing and (attrs or self_closing)) or name.lower() in _RAW_TEXT_TAGS:
+            return False
+        events.append(match)
+        pos = match.end()
+    if pos < len(html):
+        if html.find("<", pos) >= 0:
+            return False
+        events.append(html[pos:])
+    for event in events:
+        if isinstance(event, str):
+            sink.handle_data(unescape(event))
+            continue
+        closing, name, attrs, self_closing = event.groups()
+        tag = name.lower()
+        if closing:
+            sink.handle_endtag(tag)
+            continue
+        # Only anchors read their attributes; the values hold no "&" to unescape.
+        pairs = _attributes(attrs) if tag == "a" else []
+        if self_closing:
+            sink.handle_startendtag(tag, pairs)
+        else:
+            sink.handle_starttag(tag, pairs)
+    return True
+
+
+def _attributes(source: str) -> list[tuple[str, str | None]]:
+    return [
+        (name.lower(), double if double or not single else single)
+        for name, double, single in _SIMPLE_ATTR.findall(source)
+    ]
+
+
+class _TextSink:
+    """What the text extraction does with each start tag, end tag and piece of text."""
+
     def __init__(self, *, base_url: str | None, inline_links: bool) -> None:
-        super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.links: list[str] = []
         self._base_url = base_url
@@ -246,7 +392,7 @@ class _TextWalker(HTMLParser):
             return
         # Outside <pre>, a newline in HTML source is just a space.
         data = data.replace("\n", _LINE_MARK if self._pre_depth else " ")
-        self.parts.append(_CONTROL.sub("", data).replace("\xa0", " "))
+        self.parts.append(_drop_controls(data).replace("\xa0", " "))
 
     def _break_for(self, tag: str) -> None:
         if tag in _PARAGRAPHS:
@@ -267,3 +413,11 @@ class _TextWalker(HTMLParser):
         url = self._anchor_urls.pop()
         if url and self._inline_links:
             self.parts.append(f" ({url})")
+
+
+class _TextWalker(_TextSink, HTMLParser):
+    """The general path: html.parser drives the same handlers."""
+
+    def __init__(self, *, base_url: str | None, inline_links: bool) -> None:
+        HTMLParser.__init__(self, convert_charrefs=True)
+        _TextSink.__init__(self, base_url=base_url, inline_links=inline_links)

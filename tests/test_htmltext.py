@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import re
+import sys
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot import htmltext
 from bot.htmltext import cap, extract, html_to_text, plain_text, safe_link
 
 DANGER = re.compile(r"<\s*script|javascript\s*:|\bon[a-z]+\s*=", re.IGNORECASE)
@@ -146,3 +149,101 @@ def test_safe_link(href: str, expected: str | None) -> None:
 def test_no_script_lookalike_from_any_mix(html: str) -> None:
     assert not DANGER.search(html_to_text(html))
     assert not DANGER.search(plain_text(html))
+
+
+# --- the shortcuts taken for speed give what the plain definitions give ---------------------
+
+SCRUB_PIECES = st.sampled_from(
+    ["<", ">", "/", "script", "ScRiPt", "\u017fcript", "scr\u0130pt", "java", "vb", "live", ":",
+     " ", "\t", "\n", "=", "on", "onload", "x", "\x00", "\u200b", "\u2028", "é", "<b>", "</p>"]
+)  # fmt: skip
+
+
+def scrub_by_definition(text: str) -> str:
+    text = htmltext._CONTROL.sub("", text)
+    while True:
+        before = text
+        text = htmltext._TAG_LIKE.sub(" ", text)
+        text = htmltext._OPEN_BRACKET.sub("\u2039", text)
+        text = htmltext._SCRIPT_SCHEME.sub(r"\1 ", text)
+        text = htmltext._HANDLER.sub(r"\1 ", text)
+        if text == before:
+            return text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(SCRUB_PIECES, max_size=30).map("".join))
+def test_scrub_gives_what_applying_every_pattern_gives(text: str) -> None:
+    assert htmltext.scrub(text) == scrub_by_definition(text)
+
+
+def test_script_hint_covers_every_character_the_case_blind_pattern_accepts() -> None:
+    """The cheap case-sensitive pre-check must find every "script:" that (?i) would."""
+    every_character = "".join(map(chr, range(sys.maxunicode + 1))).replace("\n", "")
+    for position, letter in enumerate("script"):
+        for char in set(re.findall(f"(?i){letter}", every_character)):
+            spelled = "script"[:position] + char + "script"[position + 1 :]
+            assert htmltext._SCRIPT_SCHEME.search(f"java{spelled} :")
+            assert htmltext._SCRIPT_HINT.search(f"java{spelled} :"), (letter, char)
+
+
+WHITESPACE_TEXT = st.text(
+    alphabet=st.sampled_from([" ", "\t", "\r", "\x0b", "\x1c", "\xa0", "\u2003", "a", "é"]),
+    max_size=20,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(WHITESPACE_TEXT)
+def test_collapsing_whitespace_gives_what_split_and_join_give(text: str) -> None:
+    assert htmltext._collapse(text) == " ".join(text.split())
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x3000), max_size=30))
+def test_dropping_controls_gives_what_the_pattern_gives(text: str) -> None:
+    assert htmltext._drop_controls(text) == htmltext._CONTROL.sub("", text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(SCRUB_PIECES, max_size=30).map("".join))
+def test_finishing_laid_out_text_gives_what_scrub_then_tidy_give(text: str) -> None:
+    laid = htmltext._layout(htmltext._CONTROL.sub("", text))
+    expected = htmltext._tidy(htmltext.scrub(laid))
+    assert htmltext._finish(laid, controls=False) == expected
+    assert htmltext._finish(laid, controls=True) == expected
+
+
+URL_PIECES = st.sampled_from(
+    ["http", "https", "HTTP", "ftp", "urn", "javascript", ":", "//", "/", "a.example", "ü",
+     "?", "#", ";", "&", "=", "'", "%20", " ", "\t", "[", "]", "@", "x", "..", ".", "-", "8080"]
+)  # fmt: skip
+
+
+def safe_link_by_definition(href: str, base_url: str | None) -> str | None:
+    href = htmltext._CONTROL.sub("", href).strip()
+    if not href or len(href) > 4000:
+        return None
+    try:
+        absolute = urljoin(base_url, href) if base_url else href
+        parts = urlsplit(absolute)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if any(ch.isspace() or ch in "<>\"'" for ch in absolute):
+        return None
+    return absolute
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(URL_PIECES, max_size=12).map("".join),
+    st.sampled_from([None, "", "https://news.example/a/feed", "http://n.example/?q", "urn:x"]),
+)
+def test_safe_link_shortcuts_give_what_urljoin_and_urlsplit_give(
+    href: str, base_url: str | None
+) -> None:
+    assert safe_link(href, base_url) == safe_link_by_definition(href, base_url)
+    if htmltext.is_plain_url(href):
+        assert urljoin(base_url or "", href) == href

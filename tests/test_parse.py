@@ -320,3 +320,16 @@ def test_fetch_time_with_offset_is_normalised_to_utc() -> None:
 def test_unknown_executor_kind_is_refused() -> None:
     with pytest.raises(ValueError):
         make_parse_executor("fibre")
+
+
+@pytest.mark.parametrize("body", [RSS, ATOM], ids=["rss", "atom"])
+def test_fast_path_and_feedparser_agree(body: bytes) -> None:
+    fast = parse(body)
+    slow = parse_feed_sync(
+        body,
+        url=FEED_URL,
+        content_type="application/rss+xml",
+        fetched_at=FETCHED_AT,
+        fast=False,
+    )
+    assert fast == slow
