@@ -390,9 +390,14 @@ class _TextSink:
     def handle_data(self, data: str) -> None:
         if self._skip_depth:
             return
-        # Outside <pre>, a newline in HTML source is just a space.
-        data = data.replace("\n", _LINE_MARK if self._pre_depth else " ")
-        self.parts.append(_drop_controls(data).replace("\xa0", " "))
+        # Outside <pre>, a newline in HTML source is just a space. Inside, it becomes the
+        # line mark, after controls are dropped: the mark holds one.
+        if self._pre_depth:
+            lines = (_drop_controls(line) for line in data.split("\n"))
+            data = _LINE_MARK.join(lines)
+        else:
+            data = _drop_controls(data.replace("\n", " "))
+        self.parts.append(data.replace("\xa0", " "))
 
     def _break_for(self, tag: str) -> None:
         if tag in _PARAGRAPHS:

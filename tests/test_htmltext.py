@@ -247,3 +247,8 @@ def test_safe_link_shortcuts_give_what_urljoin_and_urlsplit_give(
     assert safe_link(href, base_url) == safe_link_by_definition(href, base_url)
     if htmltext.is_plain_url(href):
         assert urljoin(base_url or "", href) == href
+
+
+def test_preformatted_text_keeps_its_line_breaks() -> None:
+    text = html_to_text("<p>Release notes:</p><pre>llama 5\n  weights\x07 out</pre>")
+    assert text == "Release notes:\n\nllama 5\nweights out"
