@@ -108,10 +108,13 @@ def make_feed(n: int, entries: int) -> bytes:
     ).encode()
 
 
-def serve(feeds: dict[str, bytes]) -> tuple[str, threading.Event]:
+def serve(feeds: dict[str, bytes], hosts: int) -> tuple[list[str], threading.Event]:
+    """Serve every feed on loopback, from `hosts` addresses (127.0.0.1, 127.0.0.2...): real
+    feeds live on many hosts, so per-host politeness limits apply as they would there.
+    The base URL of each address, in order."""
     ready = threading.Event()
     stop = threading.Event()
-    base: list[str] = []
+    bases: list[str] = []
 
     async def handler(request: web.Request) -> web.Response:
         return web.Response(
@@ -123,24 +126,26 @@ def serve(feeds: dict[str, bytes]) -> tuple[str, threading.Event]:
         app.router.add_get("/{name}", handler)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        base.append(f"http://127.0.0.1:{port}")
+        for n in range(hosts):
+            address = f"127.0.{n // 250}.{n % 250 + 1}"
+            site = web.TCPSite(runner, address, 0)
+            await site.start()
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            bases.append(f"http://{address}:{port}")
         ready.set()
         await asyncio.to_thread(stop.wait)
         await runner.cleanup()
 
     threading.Thread(target=lambda: asyncio.run(main()), daemon=True).start()
-    ready.wait(10)
-    return base[0], stop
+    ready.wait(30)
+    return bases, stop
 
 
 def run_briefbot(urls: list[str], db: str, rounds: int = 1) -> None:
     from bot.app import open_app
     from bot.config import Settings
 
-    settings = Settings(database_url=f"sqlite:///{db}", allow_private_feeds="127.0.0.1")
+    settings = Settings(database_url=f"sqlite:///{db}", allow_private_feeds="127.0.0.0/8")
     app = open_app(settings)
     with app.db.session() as s:
         from storage.feeds import add_feed
@@ -289,6 +294,9 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=50)
     parser.add_argument("--child", nargs=3, metavar=("WHICH", "URLS", "DB"))
     parser.add_argument("--skip-reader", action="store_true")
+    parser.add_argument(
+        "--hosts", type=int, default=200, help="loopback addresses the feeds are spread over"
+    )
     parser.add_argument("--pool", choices=["process", "thread"], default="process")
     parser.add_argument(
         "--rounds", type=int, default=1, help="later rounds re-fetch the same feeds (briefbot)"
@@ -303,10 +311,13 @@ def main() -> None:
             run_reader(urls, db)
         return
     feeds = {f"feed{n}.xml": make_feed(n, args.entries) for n in range(args.feeds)}
-    base, stop = serve(feeds)
-    urls = [f"{base}/{name}" for name in feeds]
+    bases, stop = serve(feeds, hosts=min(args.feeds, args.hosts))
+    urls = [f"{bases[n % len(bases)]}/{name}" for n, name in enumerate(feeds)]
     try:
-        print(f"ingest benchmark: {args.feeds} feeds x {args.entries} entries on loopback")
+        print(
+            f"ingest benchmark: {args.feeds} feeds x {args.entries} entries on loopback, "
+            f"{len(bases)} hosts"
+        )
         ours = measure("briefbot", urls, args.pool, args.rounds)
         print(
             f"briefbot: {ours['entries']:.0f} entries in {ours['seconds']:.2f} s = "
