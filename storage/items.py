@@ -387,20 +387,21 @@ def _candidates(conn: Connection, entries: Sequence[NewItem]) -> Candidates:
 def _candidates_in_index(index: StoryIndex, entries: Sequence[NewItem]) -> Candidates:
     """The same as `_candidates`, from the in-memory index."""
     since = min(e.published_at for e in entries) - CLUSTER_WINDOW
-    by_key: dict[str, list[int]] = {}
-    for key in {k for e in entries for k in e.band_keys}:
-        holders = [
-            cid
-            for cid in index.by_key.get(key, ())
-            if cid in index.stories and index.stories[cid].last_seen_at >= since
-        ]
-        if holders:
-            by_key[key] = holders
-    ranked = [_ranked(e, by_key) for e in entries]
+    held = index.stories
+    keys = {k for e in entries for k in e.band_keys}
+    by_key = {key: index.by_key[key] for key in keys if key in index.by_key}
+
+    def recent(cid: int) -> bool:  # what the database path's query keeps
+        story = held.get(cid)
+        return story is not None and story.last_seen_at >= since
+
+    ranked = [_ranked(e, by_key, recent) for e in entries]
     stories = {}
     for cid in {cluster_id for ids in ranked for cluster_id in ids}:
-        held = index.stories[cid]
-        stories[cid] = _Story("", held.last_seen_at, held.last_seen_at, cid, list(held.signatures))
+        story = held[cid]
+        stories[cid] = _Story(
+            "", story.last_seen_at, story.last_seen_at, cid, list(story.signatures)
+        )
     return by_key, ranked, stories
 
 
@@ -419,13 +420,19 @@ def _match(
     return None
 
 
-def _ranked(entry: NewItem, by_key: dict[str, list[int]]) -> list[int]:
-    """The stored stories an entry is compared with: those sharing the most keys."""
+def _ranked(
+    entry: NewItem, by_key: dict[str, list[int]], keep: Callable[[int], bool] | None = None
+) -> list[int]:
+    """The stored stories an entry is compared with: those sharing the most keys (among
+    those `keep` accepts)."""
     shared: dict[int, int] = defaultdict(int)
     for key in entry.band_keys:
         for cluster_id in by_key.get(key, ()):
             shared[cluster_id] += 1
-    return sorted(shared, key=lambda c: (-shared[c], -c))[:MAX_CANDIDATES]
+    order = sorted(shared, key=lambda c: (-shared[c], -c))
+    if keep is not None:
+        order = [c for c in order if keep(c)]
+    return order[:MAX_CANDIDATES]
 
 
 def _match_batch(
