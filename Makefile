@@ -29,7 +29,7 @@ test: lint
 	$(BIN)/pytest -q
 
 run: $(STAMP)
-	$(BIN)/briefbot run
+	MALLOC_ARENA_MAX=2 $(BIN)/briefbot run
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; done

@@ -272,7 +272,13 @@ def measure(
             capture_output=True,
             text=True,
             cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO), "BRIEFBOT_PARSE_POOL": pool},
+            env={
+                **os.environ,
+                "PYTHONPATH": str(REPO),
+                "BRIEFBOT_PARSE_POOL": pool,
+                # As the Docker image and `make run` run the bot (both sides get it).
+                "MALLOC_ARENA_MAX": "2",
+            },
             check=False,
         )
         if proc.returncode != 0:
