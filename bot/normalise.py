@@ -6,6 +6,7 @@ canonical (not http/https, no host, bad port, unencodable host) gives ``None``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -117,12 +118,25 @@ def _punycode_ok(encoded: str) -> bool:
 
 def _normalise_escapes(text: str, safe: str) -> str:
     """Upper-case percent escapes, decode unreserved ones, escape what must be escaped."""
+    if _already_plain(text, safe):  # the common case: nothing to change
+        return text
 
     def fix(match: re.Match[str]) -> str:
         char = chr(int(match.group(1), 16))
         return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
 
     return quote(_PERCENT.sub(fix, text), safe=safe + "%")
+
+
+@functools.lru_cache(maxsize=8)
+def _plain_pattern(safe: str) -> re.Pattern[str]:
+    allowed = "".join(sorted(_UNRESERVED | set(safe)))
+    return re.compile(f"[{re.escape(allowed)}]*")
+
+
+def _already_plain(text: str, safe: str) -> bool:
+    """True when ``text`` has no escape and nothing ``quote`` would escape."""
+    return _plain_pattern(safe).fullmatch(text) is not None
 
 
 def _normalise_path(path: str) -> str:
@@ -189,7 +203,10 @@ def content_hash(title: str, text: str) -> str:
 
 
 def _words(text: str) -> list[str]:
-    folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
+    if text.isascii():  # NFKC leaves ASCII alone, and casefold is lower for it
+        folded = text.lower()
+    else:
+        folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
     return _WORDS.findall(folded.replace("_", " "))
 
 
