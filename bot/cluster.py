@@ -90,7 +90,9 @@ _COMMON_NAMES = frozenset(
 )
 # A capitalised word, or a lower-case word with capitals inside ("iOS", "xAI").
 _NAME = re.compile(r"\b(?:[A-Z]|[a-z]+[A-Z])[\w'-]*(?:\.[A-Za-z]+)*")
-_VERSIONED = re.compile(r"\b([A-Z][A-Za-z-]*)[\s-](\d+(?:\.\d+)?)\b(?![.,]\d)")
+# "(?<!\w[A-Z])" after the capital is the word boundary before it: written so, the pattern
+# opens with a character class, and the search skips straight to capitals (~3x faster).
+_VERSIONED = re.compile(r"([A-Z](?<!\w[A-Z])[A-Za-z-]*)[\s-](\d+(?:\.\d+)?)\b(?![.,]\d)")
 # "Llama-5-14B": a model name glued to its size, which would read as the range "5-14B".
 _GLUED_SIZE = re.compile(r"\b([A-Za-z]+)-(\d+(?:\.\d+)?)-(?=\d)")
 # "By Helen Okoro | Nov 20, 2026 |" and "COLUMBUS, Ohio (Continental Wire) –": not the story.
@@ -98,6 +100,7 @@ _BYLINE = re.compile(r"^\s*(?:By [^|\n]{1,60}\|\s*)?(?:[A-Z][a-z]{2}\.? \d{1,2},
 _DATELINE = re.compile(r"^[A-Z][A-Z .'’-]+(?:, [\w. ]+)?\s*\([^)\n]{1,40}\)\s*[–—-]\s*")
 # Figures that identify a story: money, power, model sizes, users, GPUs, or any large count.
 _SALIENT_KINDS = frozenset({"money", "power", "parameters", "users", "gpu_count", "compute"})
+_SPACE = re.compile(r"\s")
 _SENTENCE_END = frozenset('.!?:;"“”|–—(')
 
 
@@ -163,7 +166,7 @@ def signature(title: str, text: str, *, published: datetime | None = None) -> Si
     return Signature(
         words=_hashed(title_tokens + lead_tokens),
         title=_hashed(t for t in title_tokens if t not in _COMMON_NAMES and not t[0].isdigit()),
-        figures=_hashed(_figure_keys(f"{title}\n{lead}")),
+        figures=_hashed(_figure_keys(f"{_split_glued(title)}\n{lead}")),
         names=_hashed(names),
         versions=_hashed(versions),
         hour=None if published is None else _hours(published),
@@ -233,10 +236,19 @@ def band_keys(sig: Signature) -> list[str]:
 
 
 def _minhash_bands(words: frozenset[int]) -> list[str]:
+    """The LSH band keys of a non-empty word set."""
     # Each word's SHAKE-128 output gives it BANDS * ROWS independent 32-bit hash values (one
-    # per MinHash row); the minimum per row is then taken in C by ``map(min, zip(...))``.
-    rows_per_word = [_row_hashes(value) for value in words]
-    mins = list(map(min, zip(*rows_per_word, strict=False)))
+    # per MinHash row), packed side by side into one integer (see _row_lanes). The minimum
+    # per row is taken for all rows at once: per lane, (a | guard) - b keeps the guard bit
+    # exactly when a >= b and never borrows from the lane above, and the guards then become
+    # masks of the lanes to take from b. Row by row in Python, this was ~1,500 integer
+    # objects and comparisons per story; now it is a few operations on one integer per word.
+    lanes = map(_row_lanes, words)
+    acc = next(lanes)
+    for other in lanes:
+        guards = ((acc | _GUARDS) - other) & _GUARDS
+        acc ^= (acc ^ other) & (guards - (guards >> _ROW_BITS))
+    mins = _LANES_STRUCT.unpack(acc.to_bytes(_LANES_BYTES, "big"))
     keys = []
     for band in range(BANDS):
         rows = mins[band * ROWS : (band + 1) * ROWS]
@@ -245,30 +257,42 @@ def _minhash_bands(words: frozenset[int]) -> list[str]:
     return keys
 
 
-def _row_hashes(value: int) -> tuple[int, ...]:
-    return _ROWS_STRUCT.unpack(_row_digest(value))
-
-
 @functools.lru_cache(maxsize=1 << 14)
-def _row_digest(value: int) -> bytes:
-    # Cached as bytes (~230 B each, ~4 MB when full): news vocabulary repeats, and the
-    # SHAKE call was most of band_keys' cost.
-    return hashlib.shake_128(value.to_bytes(4, "big")).digest(_ROW_BYTES)
+def _row_lanes(value: int) -> int:
+    """A word's MinHash row values as one integer: row 0 in the top lane, each 32-bit value
+    in a 40-bit lane whose spare bits leave room for a guard bit (see _minhash_bands).
+
+    Cached (~270 B each, ~4 MB when full): news vocabulary repeats, and the SHAKE call was
+    most of band_keys' cost.
+    """
+    digest = hashlib.shake_128(value.to_bytes(4, "big")).digest(_ROW_BYTES)
+    padded = b"".join(b"\0" + digest[at : at + 4] for at in range(0, _ROW_BYTES, 4))
+    return int.from_bytes(padded, "big")
 
 
 def _lead(text: str) -> str:
     text = _DATELINE.sub("", _BYLINE.sub("", text, count=1), count=1)
-    text = _GLUED_SIZE.sub(r"\1 \2 ", text)
+    # Only the lead is kept. _GLUED_SIZE keeps the length of what it rewrites, and no match
+    # holds whitespace, so text past the first whitespace after the lead changes nothing.
+    space = _SPACE.search(text, LEAD_CHARS + 1)
+    text = _split_glued(text[: space.start()] if space else text)
     if len(text) <= LEAD_CHARS:
         return text
     cut = text.rfind(" ", 0, LEAD_CHARS)
     return text[: cut if cut > 0 else LEAD_CHARS]
 
 
+def _split_glued(text: str) -> str:
+    """Part a model name from its glued size: "Llama-5-14B" -> "Llama 5 14B". A second pass
+    changes nothing, so the lead, split already, is not split again."""
+    return _GLUED_SIZE.sub(r"\1 \2 ", text)
+
+
 def _figure_keys(text: str) -> list[str]:
-    """One key per quantity, two significant digits; a range also gives its ends."""
+    """One key per quantity in `text` (glued sizes already split), two significant digits;
+    a range also gives its ends."""
     keys: list[str] = []
-    for figure in extract_figures(_GLUED_SIZE.sub(r"\1 \2 ", text)):
+    for figure in extract_figures(text):
         if figure.kind not in _SALIENT_KINDS and figure.high < 1000:
             continue  # "20 years", "9%": common to many stories
         if figure.approx and figure.low != figure.high and figure.high >= 10 * figure.low:
@@ -313,7 +337,7 @@ def _title_case(title: str) -> bool:
 
 def _tokens(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
-    return [token for token in map(_clean, _TOKEN.findall(folded)) if token]
+    return list(filter(None, map(_clean, _TOKEN.findall(folded))))
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -335,7 +359,7 @@ def _hours(when: datetime) -> int:
 
 
 def _hashed(values: Iterable[str]) -> frozenset[int]:
-    return frozenset(list(dict.fromkeys(_hash32(value) for value in values))[:MAX_FEATURES])
+    return frozenset(list(dict.fromkeys(map(_hash32, values)))[:MAX_FEATURES])
 
 
 def _jaccard(a: frozenset[int], b: frozenset[int]) -> float:
@@ -350,4 +374,8 @@ def _hash32(token: str) -> int:
 
 
 _ROW_BYTES = 4 * BANDS * ROWS
-_ROWS_STRUCT = struct.Struct(f">{BANDS * ROWS}I")
+_ROW_BITS = 32
+_LANE_BITS = 40
+_LANES_BYTES = BANDS * ROWS * _LANE_BITS // 8
+_GUARDS = sum(1 << (lane * _LANE_BITS + _ROW_BITS) for lane in range(BANDS * ROWS))
+_LANES_STRUCT = struct.Struct(">" + "xI" * (BANDS * ROWS))  # one pad byte, then the value

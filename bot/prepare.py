@@ -70,14 +70,13 @@ class Preparer:
         text = entry.content_text if len(entry.content_text) > len(entry.summary_text) else ""
         text = text or entry.summary_text
         started = time.perf_counter()
-        tags = self.tagger.tag(entry.title, text)
+        tags = self.tagger.tag(entry.title, text, candidates_if_irrelevant=False)
         tag_seconds = time.perf_counter() - started
-        # Only relevant items are grouped into stories (the others are never posted).
-        sig = (
-            cluster.signature(entry.title, text, published=entry.published)
-            if tags.relevant
-            else None
-        )
+        # Irrelevant items are stored but never shown: only relevant ones are grouped into
+        # stories, digests and alerts take only those, and the `tag` command summarises on
+        # its own. So irrelevant items get no signature and an empty summary.
+        relevant = tags.relevant
+        sig = cluster.signature(entry.title, text, published=entry.published) if relevant else None
         item = NewItem(
             guid=entry.guid,
             url=entry.link,
@@ -90,17 +89,17 @@ class Preparer:
             published_was_missing=entry.published_was_missing,
             fetched_at=fetched_at,
             text=text,
-            summary=extractive_summary(entry.title, text),
+            summary=extractive_summary(entry.title, text) if relevant else "",
             content_hash=normalise.content_hash(entry.title, text),
             signature=sig.dumps() if sig else None,
             band_keys=cluster.band_keys(sig) if sig else (),
             relevance=tags.relevance,
-            relevant=tags.relevant,
+            relevant=relevant,
             reasons=tags.reasons,
             themes=[ThemeTag(t.id, t.score, t.evidence) for t in tags.themes],
             alertable=alertable,
         )
-        if not tags.relevant:
+        if not relevant:
             return Prepared(item, tag_seconds)
         return Prepared(
             item,

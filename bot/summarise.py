@@ -7,7 +7,10 @@ Input is plain text (HTML already stripped). Output is deterministic, at most
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Protocol
+
+from bot.claims.figures import fold_case
 
 MAX_SUMMARY_CHARS = 300
 ELLIPSIS = "…"
@@ -31,6 +34,18 @@ _BOILERPLATE = [
     ),
     re.compile(r"^\s*Subscribe\s*[.!]?\s*$", re.IGNORECASE | re.MULTILINE),
 ]
+
+# Every _BOILERPLATE pattern needs one of these (any case); most texts hold none of them.
+_BOILERPLATE_HINTS = (
+    "appeared first on",
+    "[",
+    "read more",
+    "read the full",
+    "continue reading",
+    "keep reading",
+    "click here",
+    "subscribe",
+)
 
 # "By Jane Doe |", "By Jane Doe and John Roe —", "BY JANE DOE: Nov 20, 2026 |" at a line start.
 _BYLINE = re.compile(
@@ -84,19 +99,39 @@ class ExtractiveSummariser:
 
 def strip_boilerplate(text: str) -> str:
     """Remove feed boilerplate (syndication footers, read-more links, bylines, datelines)."""
-    cleaned = _DATELINE.sub("", _BYLINE.sub("", text))
-    for pattern in _BOILERPLATE:
-        cleaned = pattern.sub(" ", cleaned)
-    lines = (_collapse(line) for line in cleaned.splitlines())
-    return "\n".join(line for line in lines if line)
+    return "\n".join(_clean_lines(_strip_patterns(text)))
+
+
+def _strip_patterns(text: str) -> str:
+    # Each search is skipped when what it needs is absent (the searches cost more than the
+    # rest of a summary): a byline needs "By", a dateline "(", boilerplate one of its hints.
+    # Removing a byline cannot make a "(" appear, and when the text holds no hint at all no
+    # pattern can match, so none changes the text for a later one.
+    if "By" in text or "BY" in text:
+        text = _BYLINE.sub("", text)
+    if "(" in text:
+        text = _DATELINE.sub("", text)
+    folded = fold_case(text)
+    if any(hint in folded for hint in _BOILERPLATE_HINTS):
+        for pattern in _BOILERPLATE:
+            text = pattern.sub(" ", text)
+    return text
+
+
+def _clean_lines(text: str) -> Iterator[str]:
+    for line in text.splitlines():
+        if cleaned := _collapse(line):
+            yield cleaned
 
 
 def split_sentences(text: str) -> list[str]:
     """Split plain text into sentences; line breaks always end a sentence."""
-    sentences: list[str] = []
-    for line in text.splitlines():
-        sentences.extend(_split_line(_collapse(line)))
-    return [s for s in sentences if s]
+    return list(_sentences(text.splitlines()))
+
+
+def _sentences(lines: Iterator[str] | list[str]) -> Iterator[str]:
+    for line in lines:
+        yield from filter(None, _split_line(_collapse(line)))
 
 
 def truncate_words(text: str, max_chars: int = MAX_SUMMARY_CHARS) -> str:
@@ -116,11 +151,24 @@ def extractive_summary(title: str, text: str, max_chars: int = MAX_SUMMARY_CHARS
     """One or two sentences of ``text``; "" when the text has nothing beyond the title."""
     # The summary comes from the opening; a bounded prefix keeps hostile input cheap.
     text = text[:_MAX_SCAN_CHARS]
-    sentences = [s for s in split_sentences(strip_boilerplate(text)) if not _repeats(title, s)]
-    if not sentences:
+    title_words = _word_set(title)
+    # The first two sentences with enough words, else the first two sentences at all;
+    # sentences that repeat the title do not count. Later sentences are never looked at.
+    opening: list[str] = []
+    full: list[str] = []
+    for sentence in _sentences(_clean_lines(_strip_patterns(text))):
+        words = _WORD.findall(sentence)
+        if _repeats(title_words, words):
+            continue
+        if len(opening) < 2:
+            opening.append(sentence)
+        if len(words) >= _MIN_WORDS:
+            full.append(sentence)
+            if len(full) == 2:
+                break
+    candidates = full or opening
+    if not candidates:
         return ""
-    full = [s for s in sentences if len(_WORD.findall(s)) >= _MIN_WORDS]
-    candidates = full or sentences
     first = candidates[0]
     if len(first) > max_chars:
         return truncate_words(first, max_chars)
@@ -131,17 +179,16 @@ def extractive_summary(title: str, text: str, max_chars: int = MAX_SUMMARY_CHARS
     return first
 
 
-def _split_line(line: str) -> list[str]:
-    sentences: list[str] = []
+def _split_line(line: str) -> Iterator[str]:
+    # A generator: a summary reads only the first sentences of a long line.
     start = 0
     for match in _BOUNDARY.finditer(line):
         before = line[max(start, match.start(1) - 40) : match.start(1)]
         if match.group(1) == "." and _is_abbreviation(before):
             continue
-        sentences.append(line[start : match.end(2)].strip())
+        yield line[start : match.end(2)].strip()
         start = match.end()
-    sentences.append(line[start:].strip())
-    return sentences
+    yield line[start:].strip()
 
 
 def _is_abbreviation(before: str) -> bool:
@@ -156,9 +203,13 @@ def _is_abbreviation(before: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z](?:\.[A-Za-z])*", token))
 
 
-def _repeats(title: str, sentence: str) -> bool:
-    title_words = {w.lower() for w in _WORD.findall(title)}
-    sentence_words = {w.lower() for w in _WORD.findall(sentence)}
+def _word_set(text: str) -> set[str]:
+    return set(map(str.lower, _WORD.findall(text)))
+
+
+def _repeats(title_words: set[str], words: list[str]) -> bool:
+    """Does a sentence with these words only repeat the title?"""
+    sentence_words = set(map(str.lower, words))
     if not title_words or not sentence_words:
         return False
     if sentence_words <= title_words:

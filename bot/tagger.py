@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, chain, compress, count, islice
+from operator import itemgetter
 from typing import NamedTuple
 
 from bot.pack import Pack, TaggingConfig
@@ -40,8 +42,6 @@ _PUNCT = str.maketrans(
 _SCAN_ASCII = re.compile(r"([a-z0-9]+(?:\.[0-9]+)*|'s(?![a-z0-9])|[.!?\n])")
 _SCAN_UNICODE = re.compile(r"([^\W_]+(?:\.[0-9]+)*|'s(?![^\W_])|[.!?\n])")
 _SENTENCE_END = frozenset(".!?\n")
-_STEMS: dict[str, str] = {}
-_STEMS_MAX = 200_000
 _SUBJECT_SLOTS = 3  # a mention in the first tokens of a sentence is its grammatical subject
 _CUE_WINDOW = 5  # a yardstick cue must come this close before the mention
 _MAX_EVIDENCE = 5
@@ -87,11 +87,51 @@ def stem(token: str) -> str:
     return token[:-1]
 
 
-def _stem_cached(word: str) -> str:
-    if len(_STEMS) >= _STEMS_MAX:
-        _STEMS.clear()
-    _STEMS[word] = stem(word)
-    return _STEMS[word]
+class _StemCache(dict[str, str]):
+    """word -> stem; looked up with ``map(cache.__getitem__, words)``, which stays in C for
+    every word already seen (news vocabulary repeats)."""
+
+    limit = 200_000
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+        self[word] = found = stem(word)
+        return found
+
+
+_STEMS = _StemCache()
+
+
+class _Piece(NamedTuple):
+    """The tokens of a run of text between two spaces, and where each starts and ends."""
+
+    tokens: tuple[str, ...]
+    bounds: tuple[int, ...]  # start of token 0, end of token 0, start of token 1, ...
+
+
+class _PieceCache(dict[str, _Piece]):
+    """Scanning text is the tagger's main cost, and the same pieces ("the", "model.")
+    recur in every item, so each distinct piece is scanned once (~320 B a piece)."""
+
+    limit = 50_000
+
+    def __missing__(self, piece: str) -> _Piece:
+        if len(self) >= self.limit:
+            self.clear()
+        # No token holds a space, and the look-ahead after "'s" sees a space as it sees the
+        # end of a piece, so scanning the pieces apart finds exactly the tokens of the whole.
+        # On ASCII text the Unicode pattern matches what the ASCII one does.
+        scan = _SCAN_ASCII if piece.isascii() else _SCAN_UNICODE
+        # split() alternates gap, token, gap, ...; the lengths of the parts give offsets.
+        parts = scan.split(piece)
+        tokens = tuple(map(_STEMS.__getitem__, parts[1::2]))
+        self[piece] = found = _Piece(tokens, tuple(accumulate(map(len, parts[:-1]))))
+        return found
+
+
+_PIECES = _PieceCache()
+_piece_tokens = itemgetter(0)
 
 
 class _Doc:
@@ -100,22 +140,44 @@ class _Doc:
     when evidence needs it."""
 
     def __init__(self, text: str, title: str = "") -> None:
+        """With a title, `text` is the title, a blank line, then the body."""
         norm = text.translate(_PUNCT).lower()
-        scan = _SCAN_ASCII if norm.isascii() else _SCAN_UNICODE
         # Evidence comes from the original text unless lowercasing changed its length.
         self.text = text if len(norm) == len(text) else norm
-        # split() alternates gap, token, gap, ...; the lengths of the parts give offsets.
-        self._parts = scan.split(norm)
-        self._ends: list[int] | None = None
-        get = _STEMS.get
-        self.tokens = [get(w) or _stem_cached(w) for w in self._parts[1::2]]
-        self.title_len = len(scan.findall(title.translate(_PUNCT).lower())) if title else 0
+        self._chunks = norm.split(" ")
+        self._pieces = list(map(_PIECES.__getitem__, self._chunks))
+        self.tokens = list(chain.from_iterable(map(_piece_tokens, self._pieces)))
+        self.title_len = _title_len(self.tokens, title) if title else 0
+        # Filled as far as evidence needs (mostly the first few dozen tokens):
+        self._token_ends: list[int] = []  # [i]: how many tokens pieces 0..i hold
+        self._chunk_starts = [0]  # [i]: where chunk i starts, not counting the spaces
 
     def surface(self, start: int, end: int) -> str:
         """The text of tokens start..end-1 as written."""
-        if self._ends is None:
-            self._ends = list(accumulate(map(len, self._parts)))
-        return self.text[self._ends[2 * start] : self._ends[2 * end - 1]]
+        return self.text[self._offset(start, 0) : self._offset(end - 1, 1)]
+
+    def _offset(self, index: int, side: int) -> int:
+        """Where token `index` starts (side 0) or ends (side 1) in the text."""
+        if not 0 <= index < len(self.tokens):
+            raise IndexError(index)
+        ends = self._token_ends
+        while not ends or ends[-1] <= index:
+            self._count_on()
+        piece = bisect_right(ends, index)
+        first = self._token_ends[piece - 1] if piece else 0  # index of its first token
+        # Chunks are separated by one space each.
+        chunk_start = self._chunk_starts[piece] + piece
+        return chunk_start + self._pieces[piece].bounds[2 * (index - first) + side]
+
+    def _count_on(self) -> None:
+        """Extend the running counts over the next block of pieces (blocks double)."""
+        done = len(self._token_ends)
+        stop = max(32, 2 * done)
+        tokens = map(len, map(_piece_tokens, self._pieces[done:stop]))
+        total = self._token_ends[-1] if done else 0
+        self._token_ends += islice(accumulate(tokens, initial=total), 1, None)
+        chars = map(len, self._chunks[done:stop])
+        self._chunk_starts += islice(accumulate(chars, initial=self._chunk_starts[-1]), 1, None)
 
     def sentence_pos(self, index: int) -> int:
         """How many tokens precede `index` in its sentence (counting stops at the cap)."""
@@ -125,6 +187,14 @@ class _Doc:
                 break
             pos += 1
         return pos
+
+
+def _title_len(tokens: list[str], title: str) -> int:
+    """How many tokens the headline, which opens the document, contributes."""
+    if "\n" in title:
+        return len(_Doc(title).tokens)
+    # The headline is followed by a blank line, and a line break is a token of its own.
+    return tokens.index("\n")
 
 
 def tokenize(text: str) -> list[str]:
@@ -150,7 +220,6 @@ class _Signals(NamedTuple):
 
 class _Entry(NamedTuple):
     phrase: tuple[str, ...]
-    tail: list[str]  # phrase[1:], ready to compare with a slice of the token list
     themes: tuple[tuple[str, float], ...]  # theme id, term weight
     signals: _Signals | None  # None when the phrase says nothing about relevance
 
@@ -172,8 +241,15 @@ def _signals(hit: _Hit) -> _Signals:
 _NO_SIGNALS = _Signals(0.0, False, False, 0.0, False, False, 0.0, 0.0)
 
 
+class _Starts(NamedTuple):
+    """The phrases that start with one token."""
+
+    longer: tuple[tuple[int, dict[tuple[str, ...], _Entry]], ...]  # by length, longest first
+    single: _Entry | None  # the token on its own
+
+
 class _Lexicon:
-    """All pack phrases, keyed by first token, longest phrase first."""
+    """All pack phrases, keyed by first token; longer phrases keyed by length, then tail."""
 
     def __init__(self) -> None:
         self._features: dict[tuple[str, ...], list[Feature]] = {}
@@ -204,17 +280,21 @@ class _Lexicon:
                         extra.append(feat)
         return extra
 
-    def compile(self, theme_topic: Mapping[str, float]) -> dict[str, list[_Entry]]:
+    def compile(self, theme_topic: Mapping[str, float]) -> dict[str, _Starts]:
         """theme_topic: how much each theme's terms count as topic vocabulary."""
-        index: dict[str, list[_Entry]] = {}
+        by_first: dict[str, dict[int, dict[tuple[str, ...], _Entry]]] = {}
         for toks, own in self._features.items():
             feats = own + self._inherited(toks)
             themes = tuple((key, weight) for kind, key, weight in feats if kind == THEME)
-            entry = _Entry(toks, list(toks[1:]), themes, _fold(feats, themes, theme_topic))
-            index.setdefault(toks[0], []).append(entry)
-        for entries in index.values():
-            entries.sort(key=lambda e: -len(e.phrase))
-        return index
+            entry = _Entry(toks, themes, _fold(feats, themes, theme_topic))
+            by_first.setdefault(toks[0], {}).setdefault(len(toks), {})[toks[1:]] = entry
+        return {
+            first: _Starts(
+                tuple((size, sizes[size]) for size in sorted(sizes, reverse=True) if size > 1),
+                sizes.get(1, {}).get(()),
+            )
+            for first, sizes in by_first.items()
+        }
 
 
 def _fold(
@@ -255,13 +335,15 @@ class Tagger:
         self._index = lex.compile({t.id: t.topic_weight for t in pack.themes})
         self._order = {t.id: i for i, t in enumerate(pack.themes)}
 
-    def tag(self, title: str, text: str) -> TagResult:
+    def tag(self, title: str, text: str, *, candidates_if_irrelevant: bool = True) -> TagResult:
+        """Tag one item. Without `candidates_if_irrelevant`, an irrelevant item's candidates
+        are left empty (working them out is a third of the cost)."""
         title = title or ""
         doc = _Doc(f"{title}\n\n{text or ''}", title)
         hits = self._match(doc)
         relevance, reasons = _Relevance(self.pack, doc, hits).score()
-        candidates = self._themes(doc, hits)
         relevant = relevance >= self.pack.relevance.threshold
+        candidates = self._themes(doc, hits) if relevant or candidates_if_irrelevant else ()
         return TagResult(
             relevant=relevant,
             relevance=round(relevance, 4),
@@ -273,18 +355,24 @@ class Tagger:
     def _match(self, doc: _Doc) -> list[_Hit]:
         """Longest phrase first at each position; matched tokens are not matched again."""
         hits: list[_Hit] = []
-        tokens, get = doc.tokens, self._index.get
+        tokens = doc.tokens
+        starts = list(map(self._index.get, tokens))
         skip = 0
-        for i, token in enumerate(tokens):
-            entries = get(token) if i >= skip else None
-            if entries is None:
+        # compress() yields, in C, only the positions where some phrase starts.
+        for i in compress(count(), starts):
+            found = starts[i]
+            if i < skip or found is None:
                 continue
-            for entry in entries:
-                end = i + len(entry.phrase)
-                if end == i + 1 or tokens[i + 1 : end] == entry.tail:
-                    hits.append(_Hit(i, end, entry))
-                    skip = end
+            for size, tails in found.longer:
+                entry = tails.get(tuple(tokens[i + 1 : i + size]))
+                if entry is not None:
                     break
+            else:
+                entry, size = found.single, 1
+                if entry is None:
+                    continue
+            hits.append(_Hit(i, i + size, entry))
+            skip = i + size
         return hits
 
     def _themes(self, doc: _Doc, hits: list[_Hit]) -> tuple[ThemeScore, ...]:

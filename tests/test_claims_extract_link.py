@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.claims.extract import candidate_id, extract_candidates, split_sentences, to_record
 from bot.claims.ledger import DEFAULT_PACK_DIR, load_ledger
 from bot.claims.link import Linker
 from bot.claims.lookup import ClaimIndex, ClaimRecord, LookupEngine
+from bot.claims.query import tokenize, tokens_among
 
 ARTICLE = (
     "Meta Platforms Inc. said on Tuesday it will spend $40 billion on data centers this year. "
@@ -106,3 +113,109 @@ def test_unrelated_coverage_links_nothing(linker: Linker) -> None:
     )
     assert licence[0].claim_id == "llama-licence-700m-users"
     assert all(0 < link.score <= 1 for link in licence)
+
+
+def test_links_are_the_same_in_every_worker_process() -> None:
+    # Claims' subjects used to depend on set order, which changes with the hash seed.
+    script = (
+        "from bot.claims.ledger import DEFAULT_PACK_DIR, load_ledger\n"
+        "from bot.claims.link import Linker\n"
+        "from bot.claims.lookup import ClaimRecord\n"
+        "linker = Linker([ClaimRecord.from_ledger(c) for c in load_ledger(DEFAULT_PACK_DIR)])\n"
+        f"print(linker.link('Meta doubles down on AI', {ARTICLE!r}, floor=0.0))\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": root},
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1
+
+
+def test_only_claims_sharing_subject_words_are_linked(linker: Linker) -> None:
+    title = "Meta releases Llama 3.1 405B, its biggest open model yet"
+    text = "Meta on Tuesday released Llama 3.1, including a 405 billion parameter model."
+    every = linker.link(title, text, floor=0.0)
+    assert len(every) == len(load_ledger(DEFAULT_PACK_DIR))  # a floor of 0 lets all through
+    linked = linker.link(title, text)
+    assert linked and linked == [link for link in every if link.score >= 0.5]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "speaker"),
+    [
+        ("MARK ZUCKERBERG SAID THE COMPANY WILL SPEND MORE ON AI.", "Mark Zuckerberg"),
+        ("According to META, its assistant has 500 million monthly users.", "Meta"),
+        ("Yann LeCun argued that language models alone will not reach it.", "Yann LeCun"),
+        ("Zuckerberg, speaking on Tuesday, said Meta would buy more chips.", "Mark Zuckerberg"),
+    ],
+)
+def test_speakers_are_found_in_any_letter_case(sentence: str, speaker: str) -> None:
+    assert [c.speaker for c in extract_candidates("", sentence)] == [speaker]
+
+
+def test_odd_letter_forms_do_not_break_extraction() -> None:
+    text = "Meta said it will spend two m\u0131llion dollars on thou\u017fands of GPUs this year."
+    found = extract_candidates("\u0130nside Meta", text)
+    assert [c.speaker for c in found] == ["Meta"]
+    assert found[0].figures[0].value == 2e6
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "open",
+                "source",
+                "data",
+                "centers",
+                "meta",
+                "ai",
+                "llama",
+                "3.1",
+                "the",
+                "H100s",
+                "monthly",
+                "users",
+                "superintelligence",
+                "capex",
+                "2024",
+                " ",
+                "\u2019s",
+                "-",
+            ]
+        ),
+        max_size=20,
+    ),
+    st.frozensets(
+        st.sampled_from(
+            [
+                "opensource",
+                "datacenter",
+                "metaai",
+                "llama31",
+                "llama",
+                "the",
+                "h100",
+                "mau",
+                "agi",
+                "capex",
+                "2024",
+                "center",
+                "data",
+            ]
+        ),
+    ),
+)
+def test_tokens_among_is_the_wanted_part_of_tokenize(
+    words: list[str], wanted: frozenset[str]
+) -> None:
+    text = " ".join(words)
+    assert tokens_among(text, wanted) == set(tokenize(text)) & wanted

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bot.claims.figures import Figure, extract_figures, match_figure
+from bot.claims.figures import (
+    FIGURE_RE,
+    WORD_FIGURE_RE,
+    Figure,
+    _figure_matches,
+    _word_matches,
+    extract_figures,
+    match_figure,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,3 +72,65 @@ def test_a_point_inside_a_narrow_range_beats_one_inside_a_vague_range() -> None:
 def test_figures_round_trip_through_the_ledger_format() -> None:
     for figure in (Figure(7e9, 10e9, "USD", "money", True, "$7-10B"), Figure(8e9, 8e9)):
         assert Figure.from_dict(figure.as_dict()) == figure
+
+
+@pytest.mark.parametrize(
+    ("odd", "plain"),
+    [
+        ("5 thou\u017fand H100s", "5 thousand H100s"),
+        ("two m\u0131llion users", "two million users"),
+        ("\u017fix million users", "six million users"),
+        ("3 b\u0130llion dollars", "3 billion dollars"),
+        ("m\u0131llions of users", "millions of users"),
+        ("tens of thou\u017fands of GPUs", "tens of thousands of GPUs"),
+    ],
+)
+def test_odd_letter_forms_read_like_plain_ones(odd: str, plain: str) -> None:
+    # The patterns ignore case, which also makes dotless "ı" an "i" and long "ſ" an "s";
+    # feed text can hold them, and they used to raise KeyError.
+    def read(text: str) -> list[tuple[float, float, str, str]]:
+        return [(f.low, f.high, f.unit, f.kind) for f in extract_figures(text)]
+
+    assert read(odd) == read(plain) != []
+
+
+FRAGMENTS = [
+    *"0123456789 $%.,-\n\t",
+    "usd",
+    "US$",
+    "u\u017fd",
+    "to",
+    "k",
+    "bn",
+    "a",
+    "one",
+    "six",
+    "tens of",
+    "hundreds of",
+    "thousand",
+    "thousands",
+    "Million",
+    "m\u0131llions",
+    "BILLION",
+    "trillion",
+    "illion",
+    " of millions",
+    "\u00a0",
+    "\u2003",
+    "x",
+    "H100",
+    "GPUs",
+    "users",
+    "GW",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=24))
+def test_quick_scans_find_what_the_patterns_find(parts: list[str]) -> None:
+    # The scans run the patterns only near digits and multiplier words.
+    text = "".join(parts)
+    assert [m.span() for m in _figure_matches(text)] == [m.span() for m in FIGURE_RE.finditer(text)]
+    assert [(m.span(), m.groups()) for m in _word_matches(text)] == [
+        (m.span(), m.groups()) for m in WORD_FIGURE_RE.finditer(text)
+    ]

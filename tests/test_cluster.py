@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -12,8 +14,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bot.cluster import Signature, band_keys, is_same_story, signature, similarity
+from bot.cluster import (
+    BANDS,
+    LEAD_CHARS,
+    ROWS,
+    Signature,
+    band_keys,
+    is_same_story,
+    signature,
+    similarity,
+)
 
 Story = tuple[str, str]
 
@@ -282,3 +295,56 @@ def test_keys_are_bounded_and_short() -> None:
     )
     keys = band_keys(signature("Big story with Many Names", text))
     assert len(keys) <= 48 and all(len(key) <= 64 for key in keys)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.frozensets(st.integers(min_value=0, max_value=2**32 - 1), min_size=1, max_size=90))
+def test_band_keys_are_minhash_bands_of_the_words(words: frozenset[int]) -> None:
+    # The definition: each word's SHAKE-128 output gives one 32-bit value per row; a band
+    # key hashes the row minima of its rows.
+    rows = BANDS * ROWS
+    values = [
+        struct.unpack(f">{rows}I", hashlib.shake_128(w.to_bytes(4, "big")).digest(4 * rows))
+        for w in words
+    ]
+    minima = [min(v[row] for v in values) for row in range(rows)]
+    expected = [
+        f"{band:02d}"
+        + hashlib.blake2b(
+            struct.pack(f">{ROWS}I", *minima[band * ROWS : (band + 1) * ROWS]), digest_size=6
+        ).hexdigest()
+        for band in range(BANDS)
+    ]
+    assert band_keys(Signature(words))[:BANDS] == expected
+
+
+GLUED = ["Llama-5-14B", "x-1-2-3", "GPT-4-1", "Llama-3.1-405B", "-", "7", " ", "\n", "\t", "ab"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([*GLUED, "Meta ", "said ", "H100s ", "$150 ", "Ohio "]), min_size=1),
+    st.text(alphabet="ab -\t\n1Ll", max_size=40),
+)
+def test_the_signature_reads_only_the_lead(words: list[str], tail: str) -> None:
+    _check_lead(words, tail)
+
+
+@pytest.mark.parametrize("at", range(LEAD_CHARS - 12, LEAD_CHARS + 4))
+def test_a_glued_size_across_the_end_of_the_lead(at: int) -> None:
+    _check_lead(["x" * (at - 1), " Llama-5-14B model", " more"], "")
+
+
+def _check_lead(words: list[str], tail: str) -> None:
+    # The lead: leading space dropped, glued sizes split ("Llama-5-14B" -> "Llama 5 14B"),
+    # then, if longer, cut at the last space within LEAD_CHARS. Glued sizes may straddle
+    # the cut.
+    text = ""
+    while len(text) <= LEAD_CHARS + 20:
+        text += "".join(words)
+    text += tail
+    split = re.sub(r"\b([A-Za-z]+)-(\d+(?:\.\d+)?)-(?=\d)", r"\1 \2 ", text.lstrip())
+    cut = split.rfind(" ", 0, LEAD_CHARS)
+    lead = split[: cut if cut > 0 else LEAD_CHARS] if len(split) > LEAD_CHARS else split
+    title = "Meta plans GPU clusters"
+    assert signature(title, text) == signature(title, lead)

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import re
 import string
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.summarise import (
+    _BOILERPLATE,
+    _BYLINE,
+    _DATELINE,
+    MAX_SUMMARY_CHARS,
     ExtractiveSummariser,
     extractive_summary,
     split_sentences,
@@ -187,3 +193,88 @@ def test_property_capped_and_made_of_input_words(title: str, sentences: list[str
     input_words = set(text.split())
     for word in summary.removesuffix("…").split():
         assert word in input_words or any(w.startswith(word) for w in input_words)
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "READ MORE \u00bb",
+        "Continue Reading",
+        "\u017fubscribe to our newsletter today.",
+        "The post Meta ships appeared f\u0131rst on Site.",
+        "CLICK HERE to see more.",
+    ],
+)
+def test_boilerplate_is_stripped_in_any_letter_case(junk: str) -> None:
+    text = f"Meta shipped the model to developers on Tuesday. {junk}"
+    assert strip_boilerplate(text) == "Meta shipped the model to developers on Tuesday."
+
+
+BITS = [
+    "Meta released a model today.",
+    " It has five sizes and open weights.",
+    " Llama",
+    " ships",
+    "Dr.",
+    " e.g.",
+    " U.S.",
+    "The post ",
+    "appeared first on",
+    " Site.",
+    "[...]",
+    "[ \u2026 ]",
+    "Read more",
+    "READ MORE \u00bb",
+    "Continue reading",
+    "Click here",
+    "Subscribe",
+    "\u017fubscribe",
+    " to our newsletter today.",
+    "By Jane Doe |",
+    "BY JOHN ROE: Nov 20, 2026 |",
+    "SAN FRANCISCO (Wire) \u2014 ",
+    "(",
+    ")",
+    "By",
+    "\n",
+    "\n\n",
+    " ",
+    "\t",
+    "!",
+    "?",
+    "\u201c",
+    "\u2026",
+]
+
+
+def _summary_by_definition(title: str, text: str) -> str:
+    """The first two sentences with five or more words (else the first two at all) that do
+    not repeat the title, as one string within the limit."""
+
+    def words(s: str) -> set[str]:
+        return {w.lower() for w in re.findall(r"\w+", s)}
+
+    def repeats(sentence: str) -> bool:
+        t, s = words(title), words(sentence)
+        return bool(t and s) and (s <= t or len(t & s) / len(t | s) >= 0.8)
+
+    sentences = [s for s in split_sentences(strip_boilerplate(text)) if not repeats(s)]
+    full = [s for s in sentences if len(re.findall(r"\w+", s)) >= 5] or sentences
+    if not full:
+        return ""
+    if len(full[0]) > MAX_SUMMARY_CHARS:
+        return truncate_words(full[0])
+    both = " ".join(full[:2])
+    return both if len(full) > 1 and len(both) <= MAX_SUMMARY_CHARS else full[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(BITS), max_size=30), st.sampled_from(["", TITLE, "Meta"]))
+def test_summary_and_stripping_follow_their_definitions(parts: list[str], title: str) -> None:
+    text = "".join(parts)
+    stripped = _DATELINE.sub("", _BYLINE.sub("", text))
+    for pattern in _BOILERPLATE:
+        stripped = pattern.sub(" ", stripped)
+    lines = (" ".join(line.split()) for line in stripped.splitlines())
+    assert strip_boilerplate(text) == "\n".join(line for line in lines if line)
+    assert extractive_summary(title, text) == _summary_by_definition(title, text)

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.evaluate import evaluate, format_report, load_items
 from bot.pack import default_pack_path, load_pack
-from bot.tagger import Tagger, TagResult, ThemeScore
+from bot.tagger import (
+    _PUNCT,
+    _SCAN_ASCII,
+    _SCAN_UNICODE,
+    Tagger,
+    TagResult,
+    ThemeScore,
+    _Doc,
+    stem,
+)
 
 DATA = Path(__file__).parent / "data"
 MINIPACK = DATA / "minipack"
@@ -302,3 +314,63 @@ def test_malformed_dev_set_line_is_named(tmp_path: Path) -> None:
     path.write_text('{"id": "a", "title": "t", "text": "x", "relevant": "yes", "themes": []}\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl:1"):
         load_items(path)
+
+
+# --- how text is read -----------------------------------------------------------------------
+
+PIECES = [
+    *"aZ09 .!?\n\t'_-",
+    "\u2019s",
+    "'s",
+    "3.1",
+    "H100s",
+    "\u00a0",
+    "\u2003",
+    "\u0130",
+    "\u03a3",
+    "\u00e9",
+    "e\u0301",
+    "\u00df",
+    "\uff21",
+    "Meta",
+    "GPUs",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(PIECES), max_size=30), st.lists(st.sampled_from(PIECES), max_size=8)
+)
+def test_documents_read_as_one_scan_of_the_whole_text(body: list[str], head: list[str]) -> None:
+    # The definition: one scan of the normalised text; a token's surface is its span there.
+    title = "".join(head)
+    text = f"{title}\n\n{''.join(body)}"
+    norm = text.translate(_PUNCT).lower()
+    scan = _SCAN_ASCII if norm.isascii() else _SCAN_UNICODE
+    parts = scan.split(norm)
+    ends = list(accumulate(map(len, parts)))
+    source = text if len(norm) == len(text) else norm
+    doc = _Doc(text, title)
+    assert doc.tokens == [stem(w) for w in parts[1::2]]
+    headline = title.translate(_PUNCT).lower()
+    assert doc.title_len == (len(scan.findall(headline)) if title else 0)
+    for start in range(len(doc.tokens)):
+        for end in range(start + 1, min(len(doc.tokens), start + 3) + 1):
+            assert doc.surface(start, end) == source[ends[2 * start] : ends[2 * end - 1]]
+
+
+def test_irrelevant_items_can_skip_their_theme_candidates(tagger: Tagger) -> None:
+    items = [
+        ("Meta trains Llama on a new GPU cluster", "Meta said the cluster holds H100 GPUs."),
+        ("Apple opens a data center", "The data center runs on solar power and GPUs."),
+    ]
+    for title, text in items:
+        full = tagger.tag(title, text)
+        lean = tagger.tag(title, text, candidates_if_irrelevant=False)
+        assert (lean.relevant, lean.relevance, lean.themes, lean.reasons) == (
+            full.relevant,
+            full.relevance,
+            full.themes,
+            full.reasons,
+        )
+        assert lean.candidates == (full.candidates if full.relevant else ())

@@ -8,14 +8,15 @@ parameters, users, power). Feed text is untrusted: it is only read, trimmed and 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from bot.claims.figures import Figure, extract_figures
+from bot.claims.figures import Figure, extract_figures, fold_case
 
 if TYPE_CHECKING:
     from bot.claims.lookup import ClaimRecord
@@ -69,17 +70,22 @@ class CandidateClaim:
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of plain text; abbreviations such as "Corp." do not end one."""
+    return list(_sentences(text))
+
+
+def _sentences(text: str) -> Iterator[str]:
+    # A generator: extraction stops reading once it has enough candidates.
     text = " ".join(text[:MAX_TEXT].split())
-    pieces: list[str] = []
     start = 0
     for hit in SENTENCE_END.finditer(text):
         chunk = text[start : hit.start()].rstrip('"”’)')
         if ABBREVIATIONS.search(chunk):
             continue
-        pieces.append(text[start : hit.start()].strip())
+        if piece := text[start : hit.start()].strip():
+            yield piece
         start = hit.end()
-    pieces.append(text[start:].strip())
-    return [p for p in pieces if p]
+    if piece := text[start:].strip():
+        yield piece
 
 
 def trim_statement(sentence: str, limit: int = MAX_STATEMENT) -> str:
@@ -91,12 +97,42 @@ def trim_statement(sentence: str, limit: int = MAX_STATEMENT) -> str:
     return cut + "…"
 
 
-def _speaker_pattern(speakers: Mapping[str, str]) -> re.Pattern[str]:
-    names = sorted(speakers, key=len, reverse=True)
-    who = "|".join([ROLE_RE, *(re.escape(name) for name in names)])
-    according = rf"(?:according to\s+(?P<who1>{who})\b)"
-    subject_verb = rf"(?:\b(?P<who2>{who})\b[^;!?]{{0,80}}?\b(?:{VERBS})\b)"
-    return re.compile(f"{according}|{subject_verb}", re.IGNORECASE)
+class _Speakers:
+    """A speaker table with everything matching needs compiled once."""
+
+    def __init__(self, speakers: Mapping[str, str]) -> None:
+        self.table = dict(speakers)
+        self.names = sorted(speakers, key=len, reverse=True)  # the longest alias wins
+        who = "|".join([ROLE_RE, *(re.escape(name) for name in self.names)])
+        according = rf"(?:according to\s+(?P<who1>{who})\b)"
+        subject_verb = rf"(?:\b(?P<who2>{who})\b[^;!?]{{0,80}}?\b(?:{VERBS})\b)"
+        self.pattern = re.compile(f"{according}|{subject_verb}", re.IGNORECASE)
+        self.alias_patterns = [
+            (alias, re.compile(rf"\b{re.escape(alias)}\b")) for alias in self.names
+        ]
+        self.any_alias = _any_of(self.names)
+        people = [name for name in self.names if self.table[name] not in COMPANIES]
+        self.any_person = _any_of(people) if people else None
+        # Words one of which every match of `pattern` or `any_alias` holds (ROLE_RE opens
+        # with "meta"); only sure for ASCII aliases, which `fold_case` is made for.
+        hints = {*self.names, "meta"}
+        self.hints = (
+            [h for h in hints if not any(o != h and o in h for o in hints)]
+            if all(name.isascii() for name in self.names)
+            else None
+        )
+
+    def may_name(self, sentence: str) -> bool:
+        """False only when no alias or role can match in `sentence`, in any case."""
+        if self.hints is None:
+            return True
+        folded = fold_case(sentence)
+        return any(hint in folded for hint in self.hints)
+
+
+@functools.lru_cache(maxsize=8)
+def _speakers(items: tuple[tuple[str, str], ...]) -> _Speakers:
+    return _Speakers(dict(items))
 
 
 def _speaker_name(alias: str, speakers: Mapping[str, str]) -> str:
@@ -114,12 +150,11 @@ def extract_candidates(
     limit: int = MAX_CANDIDATES,
 ) -> list[CandidateClaim]:
     """Candidate claims of one item, in reading order, at most ``limit``."""
-    table = {k.lower(): v for k, v in (speakers or DEFAULT_SPEAKERS).items()}
-    pattern = _speaker_pattern(table)
+    table = _speakers(tuple((k.lower(), v) for k, v in (speakers or DEFAULT_SPEAKERS).items()))
     found: list[CandidateClaim] = []
     seen: set[str] = set()
-    for sentence in split_sentences(f"{title}.\n{text}" if title else text):
-        candidate = _candidate(sentence, pattern, table)
+    for sentence in _sentences(f"{title}.\n{text}" if title else text):
+        candidate = _candidate(sentence, table)
         if candidate and candidate.statement.lower() not in seen:
             seen.add(candidate.statement.lower())
             found.append(candidate)
@@ -128,31 +163,38 @@ def extract_candidates(
     return found
 
 
-def _candidate(
-    sentence: str, pattern: re.Pattern[str], speakers: Mapping[str, str]
-) -> CandidateClaim | None:
-    if len(sentence) < 25:
+def _candidate(sentence: str, speakers: _Speakers) -> CandidateClaim | None:
+    # Most sentences name nobody tracked: the cheap test spares them both searches.
+    if len(sentence) < 25 or not speakers.may_name(sentence):
         return None
-    figures = tuple(f for f in extract_figures(sentence) if f.kind in HEADLINE_KINDS)
-    hit = pattern.search(sentence)
+    hit = speakers.pattern.search(sentence)
     if hit:
         alias = hit.group("who1") or hit.group("who2")
-        speaker = _named_in(hit.group(0), speakers) or _speaker_name(alias, speakers)
-        return CandidateClaim(trim_statement(sentence), speaker, figures, "attribution")
-    if figures and _named_in(sentence, speakers, people_only=False):
-        return CandidateClaim(trim_statement(sentence), None, figures, "figure")
-    return None
+        speaker = _person_in(hit.group(0), speakers) or _speaker_name(alias, speakers.table)
+        return CandidateClaim(trim_statement(sentence), speaker, _figures(sentence), "attribution")
+    if not speakers.any_alias.search(sentence.lower()):
+        return None
+    figures = _figures(sentence)
+    return CandidateClaim(trim_statement(sentence), None, figures, "figure") if figures else None
 
 
-def _named_in(text: str, speakers: Mapping[str, str], *, people_only: bool = True) -> str | None:
-    """The first tracked name in ``text``, preferring people over the company."""
+def _figures(sentence: str) -> tuple[Figure, ...]:
+    return tuple(f for f in extract_figures(sentence) if f.kind in HEADLINE_KINDS)
+
+
+def _any_of(aliases: list[str]) -> re.Pattern[str]:
+    """Matches wherever one of the (lower-case) aliases stands as a word of its own."""
+    return re.compile(rf"\b(?:{'|'.join(map(re.escape, aliases))})\b")
+
+
+def _person_in(text: str, speakers: _Speakers) -> str | None:
+    """The first tracked person named in ``text`` (longest alias first)."""
     lowered = text.lower()
-    names = sorted(speakers, key=len, reverse=True)
-    for alias in names:
-        if people_only and speakers[alias] in COMPANIES:
-            continue
-        if re.search(rf"\b{re.escape(alias)}\b", lowered):
-            return speakers[alias]
+    if speakers.any_person is None or not speakers.any_person.search(lowered):
+        return None  # the common case, settled by one search
+    for alias, pattern in speakers.alias_patterns:
+        if speakers.table[alias] not in COMPANIES and pattern.search(lowered):
+            return speakers.table[alias]
     return None
 
 

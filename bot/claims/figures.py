@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 MULTIPLIERS: dict[str, float] = {
@@ -79,12 +80,29 @@ FIGURE_RE = re.compile(
     rf"(?P<pct>\s?%)?",
     re.IGNORECASE,
 )
+# A number figure holds a digit, and at most this many characters ("usd ") precede it.
+_DIGIT = re.compile(r"\d")
+_MAX_PREFIX = 4
 WORD_FIGURE_RE = re.compile(
     r"\b(?P<cur>\$)?(?P<word>a|one|two|three|four|five|six|seven|eight|nine|ten|twenty|fifty"
     r"|tens of|hundreds of)\s+(?P<mult>thousands?|millions?|billions?|trillion)\b"
     r"|\b(?P<plural>billions|millions)\b(?! of (?:millions|billions))",
     re.IGNORECASE,
 )
+
+
+# Characters that IGNORECASE matches to a lower-case ASCII letter although lower() does not
+# turn them into it (checked over all of Unicode): dotted and dotless I, long S.
+_ODD_CASES = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
+
+
+def fold_case(text: str) -> str:
+    """``text`` lowered so that an ASCII phrase occurs in it exactly where a re.IGNORECASE
+    search for the phrase would match: substring tests on it are cheap stand-ins for such
+    searches (each character keeps its place)."""
+    if not text.isascii() and ("\u0130" in text or "\u0131" in text or "\u017f" in text):
+        text = text.translate(_ODD_CASES)
+    return text.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +166,8 @@ def _to_float(raw: str) -> float:
 
 
 def _mult(raw: str | None) -> float:
-    return MULTIPLIERS[raw.lower()] if raw else 1.0
+    # fold_case, not lower(): the patterns also match "mıllion" and "thouſand".
+    return MULTIPLIERS[fold_case(raw)] if raw else 1.0
 
 
 def _unit_after(text: str, end: int, currency: bool) -> tuple[str, str, int]:
@@ -176,9 +195,26 @@ def _scale_power(text: str, unit: str, low: float, high: float) -> tuple[float, 
     return low * factor, high * factor
 
 
+def _figure_matches(text: str) -> Iterator[re.Match[str]]:
+    """What ``FIGURE_RE.finditer(text)`` finds, running the pattern only next to digits.
+
+    Every match holds a digit and starts at most _MAX_PREFIX characters before it, and a
+    digit always starts one, so the next match after ``pos`` starts within _MAX_PREFIX
+    characters before the next digit, and searching from there finds it. The digit scan is
+    far cheaper than trying the pattern at every position.
+    """
+    pos = 0
+    while (digit := _DIGIT.search(text, pos)) is not None:
+        hit = FIGURE_RE.search(text, max(pos, digit.start() - _MAX_PREFIX))
+        if hit is None:  # cannot happen (see above); stop rather than loop
+            return
+        yield hit
+        pos = hit.end()
+
+
 def _numeric_figures(text: str) -> list[FoundFigure]:
     found: list[FoundFigure] = []
-    for hit in FIGURE_RE.finditer(text):
+    for hit in _figure_matches(text):
         start = hit.start()
         # A number glued to letters on its left is a name ("H100", "GPT4"), not a figure.
         if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "."):
@@ -212,21 +248,52 @@ def _numeric_figures(text: str) -> list[FoundFigure]:
     return found
 
 
-# Every word figure names one of these; most texts name none, and one search is cheap.
-_WORD_MULT_HINT = re.compile(r"thousand|million|billion|trillion", re.IGNORECASE)
+# Every WORD_FIGURE_RE match holds one of these (in any case), in its multiplier word.
+_MULTIPLIER_HINTS = ("illion", "thousand")
+_WORD_PREFIX = len("$hundreds of")  # the most a match holds before its run of spaces
+_WORD_SUFFIX = len("thousands") + len(" of millions") + 2  # what a match and its checks read
+
+
+def _word_matches(text: str) -> Iterator[re.Match[str]]:
+    """What ``WORD_FIGURE_RE.finditer(text)`` finds, running the pattern only around
+    multiplier words (an IGNORECASE search over a whole text is slow, and most name none).
+
+    A match is ``$?<number word><spaces><multiplier>`` or a plural multiplier. Take the
+    next hint at or after `seek`: a match that starts at or before it must hold it (nothing
+    before a match's multiplier can hold a hint), so it starts at most _WORD_PREFIX before
+    the spaces that precede the hint's word, and ends, with everything its checks read,
+    within _WORD_SUFFIX after the hint. A search over that window finds it, or shows there
+    is none and the next match starts past the hint.
+    """
+    folded = fold_case(text)  # same positions as text
+    pos = seek = 0  # finditer resumes at pos; hints before seek hold no match
+    while (hint := _next_hint(folded, seek)) >= 0:
+        spaces = max(0, hint - 2)  # "trillion": the word starts up to 2 before its hint
+        while spaces > 0 and text[spaces - 1].isspace():
+            spaces -= 1
+        window_end = min(len(text), hint + _WORD_SUFFIX)
+        hit = WORD_FIGURE_RE.search(text, max(pos, spaces - _WORD_PREFIX), window_end)
+        if hit is not None and hit.start() <= hint:
+            yield hit
+            pos = seek = hit.end()
+        else:
+            seek = hint + 1
+
+
+def _next_hint(folded: str, start: int) -> int:
+    found = [at for hint in _MULTIPLIER_HINTS if (at := folded.find(hint, start)) >= 0]
+    return min(found, default=-1)
 
 
 def _word_figures(text: str) -> list[FoundFigure]:
     found: list[FoundFigure] = []
-    if not _WORD_MULT_HINT.search(text):
-        return found
-    for hit in WORD_FIGURE_RE.finditer(text):
+    for hit in _word_matches(text):
         if hit.group("plural"):
-            base = MULTIPLIERS[hit.group("plural").lower()]
+            base = MULTIPLIERS[fold_case(hit.group("plural"))]
             low, high, approx = base, base * 100, True
         else:
-            word = hit.group("word").lower()
-            mult = MULTIPLIERS[hit.group("mult").lower()]
+            word = fold_case(hit.group("word"))
+            mult = MULTIPLIERS[fold_case(hit.group("mult"))]
             vague = VAGUE.get(word.removesuffix(" of"))
             if vague:
                 low, high, approx = vague * mult, vague * mult * 10, True

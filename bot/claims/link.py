@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.claims.figures import Figure, extract_figures, match_figure
-from bot.claims.query import Vocabulary, tokenize
+from bot.claims.query import Vocabulary, tokenize, tokens_among
 
 SUBJECT_TERMS = 10
 GENERIC_SHARE = 0.3
@@ -23,6 +23,8 @@ FIGURE_HIT = 0.7
 FIGURE_SUBJECT = 0.25  # subject share needed beside a figure hit
 EXACT_SUBJECT = 0.1  # ... when the figure's unit matches too ("405B parameters")
 UPDATE_SUBJECT = 0.45
+# Below this subject share a claim's figures cannot count (see _link), so none are looked for.
+FIGURES_MATTER = min(EXACT_SUBJECT, FIGURE_SUBJECT, UPDATE_SUBJECT)
 MAX_TEXT = 50_000
 
 
@@ -62,6 +64,11 @@ class Linker:
             for record in claims:
                 vocabulary.add_document(_subject_tokens(record))
         self._profiles = [_profile(record, vocabulary) for record in claims]
+        self._by_token: dict[str, list[int]] = {}  # subject token -> claims (their positions)
+        for position, profile in enumerate(self._profiles):
+            for token, _ in profile.subject:
+                self._by_token.setdefault(token, []).append(position)
+        self._subject_tokens = frozenset(self._by_token)
 
     def link(
         self,
@@ -73,12 +80,30 @@ class Linker:
     ) -> list[ClaimLink]:
         """Claims the item speaks about, best first."""
         body = f"{title}\n{text[:MAX_TEXT]}"
-        tokens = frozenset(tokenize(body))
-        found = list(figures) if figures is not None else extract_figures(body)
-        links = [
-            link for profile in self._profiles if (link := _link(profile, tokens, found, floor))
-        ]
+        # Only subject tokens are ever looked up in the item's tokens.
+        tokens = tokens_among(body, self._subject_tokens)
+        found: list[Figure] | None = None  # the item's figures, found when a claim needs them
+        links = []
+        for profile in self._candidates(tokens, floor):
+            subject = _subject_score(profile, tokens)
+            if found is None and profile.record.figures and subject >= FIGURES_MATTER:
+                found = list(figures) if figures is not None else extract_figures(body)
+            if link := _link(profile, subject, found or [], floor):
+                links.append(link)
         return sorted(links, key=lambda link: (-link.score, link.claim_id))
+
+    def _candidates(self, tokens: frozenset[str], floor: float) -> list[_Profile]:
+        """The claims that can clear `floor`, in ledger order.
+
+        A claim that shares no subject token with the item has a subject score of 0, and
+        every score `_link` gives is then 0, so with a positive floor only claims sharing
+        a token can link.
+        """
+        if floor <= 0:
+            return self._profiles
+        by_token = self._by_token
+        shared = {position for token in tokens & by_token.keys() for position in by_token[token]}
+        return [self._profiles[position] for position in sorted(shared)]
 
 
 def _subject_tokens(record: LinkTarget) -> list[str]:
@@ -90,7 +115,11 @@ def _profile(record: LinkTarget, vocabulary: Vocabulary) -> _Profile:
     """Curated keywords first, then the statement's rarer words; common words never."""
     common = max(3, int(vocabulary.n_docs * GENERIC_SHARE))
     keywords = [t for t in tokenize(" ".join(record.keywords)) if not t[0].isdigit()]
-    rest = sorted(set(_subject_tokens(record)) - set(keywords), key=lambda t: -vocabulary.idf(t))
+    # Ties in idf are broken by the token: a set's order changes with the process's hash
+    # seed, and every worker process must pick the same subject.
+    rest = sorted(
+        set(_subject_tokens(record)) - set(keywords), key=lambda t: (-vocabulary.idf(t), t)
+    )
     chosen = [t for t in dict.fromkeys(keywords + rest) if vocabulary.df.get(t, 0) <= common]
     weights = {t: vocabulary.idf(t) * (KEYWORD_BOOST if t in keywords else 1.0) for t in chosen}
     subject = tuple(weights.items())[:SUBJECT_TERMS]
@@ -104,9 +133,8 @@ def _subject_score(profile: _Profile, tokens: frozenset[str]) -> float:
 
 
 def _link(
-    profile: _Profile, tokens: frozenset[str], figures: Sequence[Figure], floor: float
+    profile: _Profile, subject: float, figures: Sequence[Figure], floor: float
 ) -> ClaimLink | None:
-    subject = _subject_score(profile, tokens)
     claim_figures = profile.record.figures
     if not claim_figures:
         score = subject * 0.8

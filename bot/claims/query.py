@@ -8,12 +8,14 @@ A query adds synonym alternatives, typo corrections against a vocabulary, and fi
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, compress
 
 from bot.claims.figures import Figure, find_figures
 
@@ -85,6 +87,10 @@ ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "model": ("llama",),
     "zuckerberg": ("mark",),
 }
+_BIGRAM_FIRSTS = frozenset(first for first, _ in BIGRAMS)
+_MERGED = frozenset(BIGRAMS.values())
+_GLUED_NAMES = frozenset({"llama", "gpt"})  # names that take a following version number
+_VERSION_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 VERSIONED = re.compile(r"^(llama|gpt|h|a)(\d+)(?:\.(\d+))?$")
 TOKEN_RE = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?(?:'s)?")
 
@@ -121,9 +127,11 @@ def _raw_words(text: str) -> list[str]:
 
 def _join_versions(words: list[str]) -> list[str]:
     """Glue 'llama' / 'gpt' to a following version number: 'llama 3.1' -> 'llama3.1'."""
+    if _GLUED_NAMES.isdisjoint(words):
+        return words
     out: list[str] = []
     for word in words:
-        if out and out[-1] in {"llama", "gpt"} and re.fullmatch(r"\d+(?:\.\d+)?", word):
+        if out and out[-1] in _GLUED_NAMES and _VERSION_NUMBER.fullmatch(word):
             out[-1] = out[-1] + word
             continue
         out.append(word)
@@ -132,21 +140,23 @@ def _join_versions(words: list[str]) -> list[str]:
 
 def _with_bigrams(words: list[str]) -> list[str]:
     out: list[str] = []
-    for index, word in enumerate(words):
-        out.append(word)
+    done = 0  # words[:done] are in out
+    # Only a bigram's first word can start one; compress() finds those positions in C.
+    for index in compress(itertools.count(), map(_BIGRAM_FIRSTS.__contains__, words)):
+        word = words[index]
         following = words[index + 1] if index + 1 < len(words) else ""
         merged = BIGRAMS.get((word, following)) or BIGRAMS.get((word, ""))
         if merged and merged != word:
+            out += words[done : index + 1]
             out.append(merged)
+            done = index + 1
+    out += words[done:]
     return out
 
 
 def words_of(text: str) -> list[str]:
     """Stemmed words before stopword removal and bigram merging (used for typo fixing)."""
-    words: list[str] = []
-    for raw in _join_versions(_raw_words(text)):
-        words.extend(_forms(raw))
-    return words
+    return list(chain.from_iterable(map(_forms, _join_versions(_raw_words(text)))))
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -160,8 +170,25 @@ def tokenize(text: str) -> list[str]:
     return finish_tokens(words_of(text))
 
 
+def tokens_among(text: str, wanted: frozenset[str]) -> frozenset[str]:
+    """``set(tokenize(text)) & wanted``, without building the full token list."""
+    words = words_of(text)
+    found = wanted.intersection(words)
+    # Merged bigrams are the only tokens that are not words; look for them only if they can
+    # be wanted and the text holds a bigram's first word.
+    if not _MERGED.isdisjoint(wanted) and not _BIGRAM_FIRSTS.isdisjoint(words):
+        found |= wanted.intersection(_with_bigrams(words))
+    return frozenset(filter(_is_term, found))
+
+
 def finish_tokens(words: list[str]) -> list[str]:
-    return [w for w in _with_bigrams(words) if w not in STOPWORDS and not _is_bare_number(w)]
+    return list(filter(_is_term, _with_bigrams(words)))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _is_term(word: str) -> bool:
+    # Cached, and called from filter(), so a word seen before costs no Python frame.
+    return word not in STOPWORDS and not _is_bare_number(word)
 
 
 def _is_bare_number(word: str) -> bool:
