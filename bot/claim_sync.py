@@ -60,7 +60,7 @@ def store_claims(session: Session, stored: Sequence[tuple[int, Prepared]]) -> No
                 url=item.url,
                 published=item.published_at.date(),
             )
-            claims.append(claim_values(record, item_id=item_id))
+            claims.append(claim_values(record, item_id=item_id, search_text=candidate.search_text))
     conn = session.connection()
     if claims:
         conn.execute(insert(cast(Table, Claim.__table__)), claims)

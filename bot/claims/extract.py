@@ -12,11 +12,12 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
 from bot.claims.figures import Figure, extract_figures, fold_case
+from bot.claims.query import claim_search_text
 
 if TYPE_CHECKING:
     from bot.claims.lookup import ClaimRecord
@@ -66,6 +67,13 @@ class CandidateClaim:
     speaker: str | None
     figures: tuple[Figure, ...]
     reason: str  # "attribution" | "figure"
+    # Its full-text index tokens, computed where the candidate is made (the parse
+    # workers), not in the process that stores it.
+    search_text: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        text = claim_search_text(self.statement, self.speaker, figures=self.figures)
+        object.__setattr__(self, "search_text", text)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -229,4 +237,4 @@ def to_record(
         figures=candidate.figures,
         origin="coverage",
     )
-    return record.with_tokens()
+    return record.with_tokens(candidate.search_text)

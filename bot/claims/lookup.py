@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
-from bot.claims.figures import Figure, figure_tokens, match_figure, query_figure_tokens
+from bot.claims.figures import Figure, match_figure, query_figure_tokens
 from bot.claims.ledger import LedgerClaim
-from bot.claims.query import ParsedQuery, Vocabulary, parse_query, tokenize
+from bot.claims.query import ParsedQuery, Vocabulary, claim_search_text, parse_query
 from storage.db import Database
 from storage.models import Claim, ClaimCoverage, Item
 from storage.search import ClaimSearch
@@ -87,22 +87,15 @@ class ClaimRecord:
         )
         return record.with_tokens()
 
-    def search_tokens(self) -> list[str]:
-        text = " ".join(
-            [self.statement, self.speaker or "", " ".join(self.keywords), " ".join(self.themes)]
-        )
-        tokens = tokenize(text)
-        for figure in self.figures:
-            tokens.extend(figure_tokens(figure))
-        return tokens
-
     def search_text(self) -> str:
         """What the full-text index stores for this claim (the ``search_text`` column)."""
-        return " ".join(dict.fromkeys(self.search_tokens()))
+        return claim_search_text(
+            self.statement, self.speaker, self.keywords, self.themes, self.figures
+        )
 
     def with_tokens(self, search_text: str | None = None) -> ClaimRecord:
-        tokens = search_text.split() if search_text is not None else self.search_tokens()
-        return _replace_tokens(self, frozenset(tokens))
+        text = search_text if search_text is not None else self.search_text()
+        return _replace_tokens(self, frozenset(text.split()))
 
 
 def _replace_tokens(record: ClaimRecord, tokens: frozenset[str]) -> ClaimRecord:
@@ -368,8 +361,11 @@ def _clamp(score: float) -> float:
     return 0.0 if math.isnan(score) else max(0.0, min(1.0, score))
 
 
-def claim_values(record: ClaimRecord, *, item_id: int | None = None) -> dict[str, Any]:
-    """Column values of ``storage.models.Claim`` for a record (search_text included)."""
+def claim_values(
+    record: ClaimRecord, *, item_id: int | None = None, search_text: str | None = None
+) -> dict[str, Any]:
+    """Column values of ``storage.models.Claim`` for a record (search_text included, or
+    given when it was computed already)."""
     return {
         "id": record.id,
         "origin": record.origin,
@@ -387,7 +383,7 @@ def claim_values(record: ClaimRecord, *, item_id: int | None = None) -> dict[str
         "superseded_by": record.superseded_by,
         "status_note": record.status_note,
         "item_id": item_id,
-        "search_text": record.search_text(),
+        "search_text": record.search_text() if search_text is None else search_text,
     }
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress
 
-from bot.claims.figures import Figure, find_figures
+from bot.claims.figures import Figure, figure_tokens, find_figures
 
 MAX_QUERY_CHARS = 2000
 MAX_GROUPS = 24
@@ -163,6 +163,21 @@ def words_of(text: str) -> list[str]:
 def _forms(raw: str) -> tuple[str, ...]:
     # Cached: coverage repeats its vocabulary, and linking tokenises every relevant item.
     return tuple(_versions(_stem(raw)))
+
+
+def claim_search_text(
+    statement: str,
+    speaker: str | None,
+    keywords: Sequence[str] = (),
+    themes: Sequence[str] = (),
+    figures: Sequence[Figure] = (),
+) -> str:
+    """What the full-text index stores for a claim (its ``search_text``): the tokens of its
+    words and figures, each once, in order."""
+    tokens = tokenize(" ".join([statement, speaker or "", " ".join(keywords), " ".join(themes)]))
+    for figure in figures:
+        tokens.extend(figure_tokens(figure))
+    return " ".join(dict.fromkeys(tokens))
 
 
 def tokenize(text: str) -> list[str]:
