@@ -368,7 +368,8 @@ def _hashed(values: Iterable[str]) -> frozenset[int]:
 def _jaccard(a: frozenset[int], b: frozenset[int]) -> float:
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)  # the size of a | b, without building it
 
 
 @functools.lru_cache(maxsize=1 << 16)
