@@ -4,16 +4,16 @@ candidate claims of newly stored coverage (computed beforehand by bot.prepare)."
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.claims.extract import candidate_id, to_record
 from bot.claims.lookup import ClaimRecord, claim_values
 from bot.prepare import Prepared
 from storage.db import Database
-from storage.models import Claim, ClaimCoverage
+from storage.models import Claim, ClaimCoverage, table_of
 
 
 def sync_ledger(db: Database, records: list[ClaimRecord]) -> int:
@@ -63,6 +63,6 @@ def store_claims(session: Session, stored: Sequence[tuple[int, Prepared]]) -> No
             claims.append(claim_values(record, item_id=item_id, search_text=candidate.search_text))
     conn = session.connection()
     if claims:
-        conn.execute(insert(cast(Table, Claim.__table__)), claims)
+        conn.execute(insert(table_of(Claim)), claims)
     if coverage:
-        conn.execute(insert(cast(Table, ClaimCoverage.__table__)), coverage)
+        conn.execute(insert(table_of(ClaimCoverage)), coverage)

@@ -11,12 +11,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
-from storage.models import Cluster, ClusterKey, Item, ItemTheme
+from storage.models import Cluster, ClusterKey, Item, ItemTheme, table_of
 
 # Re-exported: callers have always found the records here.
 from storage.records import NewItem as NewItem
@@ -31,10 +31,10 @@ from storage.story_index import (
 MAX_CANDIDATES = 20
 SameStory = Callable[[str, str], bool]
 
-_items = cast(Table, Item.__table__)
-_clusters = cast(Table, Cluster.__table__)
-_themes = cast(Table, ItemTheme.__table__)
-_cluster_keys = cast(Table, ClusterKey.__table__)
+_items = table_of(Item)
+_clusters = table_of(Cluster)
+_themes = table_of(ItemTheme)
+_cluster_keys = table_of(ClusterKey)
 
 
 @dataclass(frozen=True)

@@ -13,21 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Connection, Select, Table, func, select, update
+from sqlalchemy import Connection, Select, func, select, update
 
-from storage.models import Cluster, ClusterKey, Item, StoryEpoch
+from storage.models import Cluster, ClusterKey, Item, StoryEpoch, table_of
 from storage.types import utcnow
 
 CLUSTER_WINDOW = timedelta(days=3)
 SIGNATURES_PER_STORY = 5  # a new entry is compared with a story's newest copies only
 RELOAD_AFTER = timedelta(days=1)  # drop stories that left the window, by reloading
 
-_items = cast(Table, Item.__table__)
-_clusters = cast(Table, Cluster.__table__)
-_keys = cast(Table, ClusterKey.__table__)
-_epoch = cast(Table, StoryEpoch.__table__)
+_items = table_of(Item)
+_clusters = table_of(Cluster)
+_keys = table_of(ClusterKey)
+_epoch = table_of(StoryEpoch)
 
 
 @dataclass(eq=False)
