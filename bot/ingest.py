@@ -230,7 +230,7 @@ class Ingestor:
 
     def _known_guids(self, feed_id: int) -> frozenset[str]:
         """The feed's newest stored guids: entries carrying one need no preparing."""
-        with self.db.session() as session:
+        with self.db.reading() as session:
             guids = session.scalars(
                 select(Item.guid)
                 .where(Item.feed_id == feed_id, Item.guid.is_not(None))

@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,10 +37,19 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; issue it ourselves so
-        # SELECT ... then UPDATE in one transaction is really atomic.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # SELECT ... then UPDATE in one transaction is really atomic. Read-only work (see
+        # Database.reading) needs no write lock: under WAL it reads a snapshot.
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+READ_ONLY = "briefbot_read_only"
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -98,6 +107,9 @@ class Database:
         if migrate:
             upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -107,6 +119,13 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A unit of work: commits on success, rolls back on error."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only unit of work: on SQLite it takes no write lock, so it never waits
+        for a writer (nor makes one wait). Writing through it is a mistake."""
+        with self._readers() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

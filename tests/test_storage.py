@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -59,6 +61,34 @@ def test_sqlite_pragmas(sqlite_db: Database) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_reading_never_waits_for_a_writer(db: Database) -> None:
+    """A read (the guids ingest looks up before preparing a feed) while another
+    transaction holds the write lock: it sees the committed state at once."""
+    with db.session() as s:
+        feed_repo.add_feed(s, "https://a.example/feed")
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with db.session() as s:
+            feed_repo.add_feed(s, "https://b.example/feed")
+            holding.set()
+            release.wait(20)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        with db.reading() as s:
+            urls = set(s.scalars(select(Feed.url)))
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        thread.join()
+    assert urls == {"https://a.example/feed"}
+    assert waited < 5  # a locking read would wait for the writer's 20 s
 
 
 def test_datetimes_come_back_aware_utc(db: Database) -> None:
