@@ -16,17 +16,12 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
-from storage.models import Cluster, ClusterKey, Item, ItemTheme, table_of
+from storage.models import Cluster, Item, ItemTheme, table_of
 
 # Re-exported: callers have always found the records here.
 from storage.records import NewItem as NewItem
 from storage.records import ThemeTag as ThemeTag
-from storage.story_index import (
-    CLUSTER_WINDOW,
-    SIGNATURES_PER_STORY,
-    StoryIndex,
-    newest_signatures,
-)
+from storage.story_index import CLUSTER_WINDOW, SIGNATURES_PER_STORY, StoryIndex
 
 MAX_CANDIDATES = 20
 SameStory = Callable[[str, str], bool]
@@ -34,7 +29,6 @@ SameStory = Callable[[str, str], bool]
 _items = table_of(Item)
 _clusters = table_of(Cluster)
 _themes = table_of(ItemTheme)
-_cluster_keys = table_of(ClusterKey)
 
 
 @dataclass(frozen=True)
@@ -59,7 +53,7 @@ def store_items(
     story_index: StoryIndex | None = None,
 ) -> StoreReport:
     """Store new entries (duplicates are counted and dropped) and group the relevant ones
-    into stories. Without an index, candidate stories come from the database."""
+    into stories. Without an index, candidate stories are read from the database."""
     conn = session.connection()
     entries = list(entries)
     seen = _existing_keys(conn, feed_id, entries)
@@ -207,11 +201,13 @@ class _Story:
     last_seen_at: datetime
     id: int | None = None
     signatures: list[str] = field(default_factory=list)  # newest last
+    keys: frozenset[str] = frozenset()  # of all its items (a stored story's are shared)
 
     def join(self, entry: NewItem) -> None:
         assert entry.signature is not None
         self.last_seen_at = max(self.last_seen_at, entry.published_at)
         self.signatures.append(entry.signature)
+        self.keys = self.keys.union(entry.band_keys)
 
     def is_copy(self, entry: NewItem, same_story: SameStory) -> bool:
         assert entry.signature is not None
@@ -234,9 +230,12 @@ class _Assignment:
     def is_new(self, n: int) -> bool:
         return n in self.created
 
+    def touched(self) -> list[_Story]:
+        return list({id(s): s for s in self.stories.values()}.values())
+
     def save_counts(self, conn: Connection) -> None:
-        """Item and outlet counts and the newest time of every story the batch touched."""
-        touched = {s.id: s for s in self.stories.values() if s.id is not None}
+        """Item and outlet counts, newest time and keys of every story the batch touched."""
+        touched = {s.id: s for s in self.touched() if s.id is not None}
         if not touched:
             return
         counts = conn.execute(
@@ -250,6 +249,7 @@ class _Assignment:
                 "items": items,
                 "sources": sources,
                 "last": touched[cluster_id].last_seen_at,
+                "keys": " ".join(touched[cluster_id].keys),
             }
             for cluster_id, items, sources in counts
         ]
@@ -261,6 +261,7 @@ class _Assignment:
                     item_count=bindparam("items"),
                     source_count=bindparam("sources"),
                     last_seen_at=bindparam("last"),
+                    band_keys=bindparam("keys"),
                 ),
                 rows,
             )
@@ -274,10 +275,14 @@ def _assign_clusters(
     if not wanted:
         return assignment
     batch = [e for _, e in wanted]
-    if index.sync(conn) and all(index.covers(e.published_at) for e in batch):
-        stored_keys, ranked, stored = _candidates_in_index(index, batch)
-    else:  # no index, or an entry old enough to continue stories the index never held
-        stored_keys, ranked, stored = _candidates(conn, batch)
+    since = min(e.published_at for e in batch) - CLUSTER_WINDOW
+    source = index
+    if not (index.sync(conn) and all(index.covers(e.published_at) for e in batch)):
+        # No index, or an entry old enough to continue stories the index never held (a
+        # new feed's backlog): this batch reads the stories it may continue from storage.
+        source = StoryIndex(enabled=False)
+        source.load(conn, since)
+    ranked, stored = _candidates(source, batch, since)
     batch_keys: dict[str, list[_Story]] = defaultdict(list)
     for (n, entry), candidates in zip(wanted, ranked, strict=True):
         story = _match(entry, candidates, stored, same_story) or _match_batch(
@@ -292,41 +297,18 @@ def _assign_clusters(
             if story not in batch_keys[key]:
                 batch_keys[key].append(story)
     _insert_stories(conn, list(assignment.created.values()))
-    _insert_keys(conn, batch_keys, stored_keys)
-    _teach(index, assignment, batch_keys)
+    _teach(index, assignment)
     return assignment
 
 
-def _teach(index: StoryIndex, assignment: _Assignment, batch_keys: dict[str, list[_Story]]) -> None:
+def _teach(index: StoryIndex, assignment: _Assignment) -> None:
     """What the batch did to its stories, into the index (committed or not: a rollback
     leaves the story epoch behind the index, which then reloads)."""
-    for story in {id(s): s for s in assignment.stories.values()}.values():
+    if not index.enabled:
+        return
+    for story in assignment.touched():
         assert story.id is not None
-        index.learn(story.id, story.last_seen_at, story.signatures)
-    index.learn_keys(
-        (key, story.id) for key, stories in batch_keys.items() for story in stories if story.id
-    )
-
-
-def _insert_keys(
-    conn: Connection, batch_keys: dict[str, list[_Story]], stored_keys: dict[str, list[int]]
-) -> None:
-    """The index keys the batch's stories gained (a stored story keeps those it had)."""
-    rows = [
-        (key, story.id)
-        for key, stories in batch_keys.items()
-        for story in stories
-        if story.id not in stored_keys.get(key, ())
-    ]
-    if rows:
-        # Tens of rows per story: straight to the driver's executemany, past the
-        # per-row parameter processing of SQLAlchemy (two plain columns need none).
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        conn.exec_driver_sql(
-            "INSERT INTO cluster_keys (key, cluster_id, created_at)"
-            f" VALUES ({mark}, {mark}, CURRENT_TIMESTAMP) ON CONFLICT DO NOTHING",
-            rows,
-        )
+        index.learn(story.id, story.last_seen_at, story.signatures, story.keys)
 
 
 def _insert_stories(conn: Connection, stories: list[_Story]) -> None:
@@ -344,54 +326,23 @@ def _insert_stories(conn: Connection, stories: list[_Story]) -> None:
                     "last_seen_at": s.last_seen_at,
                     "item_count": 1,
                     "source_count": 1,
+                    "band_keys": " ".join(s.keys),
                 }
                 for s in stories
             ],
         )
 
 
-Candidates = tuple[dict[str, list[int]], list[list[int]], dict[int, _Story]]
-
-
-def _candidates(conn: Connection, entries: Sequence[NewItem]) -> Candidates:
-    """From the database: the stored stories sharing a key with any entry of the batch,
-    each entry's best candidates, and those stories with their newest signatures."""
-    keys = {k for e in entries for k in e.band_keys}
-    since = min(e.published_at for e in entries) - CLUSTER_WINDOW
-    key_rows = conn.execute(
-        select(_cluster_keys.c.key, _cluster_keys.c.cluster_id)
-        .join(_clusters, _clusters.c.id == _cluster_keys.c.cluster_id)
-        .where(_cluster_keys.c.key.in_(keys), _clusters.c.last_seen_at >= since)
-    )
-    by_key: dict[str, list[int]] = defaultdict(list)
-    for key, cluster_id in key_rows:
-        by_key[key].append(cluster_id)
-    ranked = [_ranked(e, by_key) for e in entries]
-    # Only the stories some entry will compare with: common keys (a round figure, a
-    # frequent pair of names) reach hundreds of stories, most of them never ranked.
-    wanted = {cluster_id for ids in ranked for cluster_id in ids}
-    if not wanted:
-        return by_key, ranked, {}
-    # Only what matching needs: a stored story's title and first time never change here.
-    stories = {
-        cid: _Story("", last, last, id=cid)
-        for cid, last in conn.execute(
-            select(_clusters.c.id, _clusters.c.last_seen_at).where(_clusters.c.id.in_(wanted))
-        )
-    }
-    for cluster_id, sig in conn.execute(newest_signatures(wanted)):
-        stories[cluster_id].signatures.append(sig)
-    return by_key, ranked, stories
-
-
-def _candidates_in_index(index: StoryIndex, entries: Sequence[NewItem]) -> Candidates:
-    """The same as `_candidates`, from the in-memory index."""
-    since = min(e.published_at for e in entries) - CLUSTER_WINDOW
+def _candidates(
+    index: StoryIndex, entries: Sequence[NewItem], since: datetime
+) -> tuple[list[list[int]], dict[int, _Story]]:
+    """Each entry's best candidate stories (among those last seen since `since`), and
+    those stories with their newest signatures."""
     held = index.stories
     keys = {k for e in entries for k in e.band_keys}
     by_key = {key: index.by_key[key] for key in keys if key in index.by_key}
 
-    def recent(cid: int) -> bool:  # what the database path's query keeps
+    def recent(cid: int) -> bool:
         story = held.get(cid)
         return story is not None and story.last_seen_at >= since
 
@@ -400,9 +351,9 @@ def _candidates_in_index(index: StoryIndex, entries: Sequence[NewItem]) -> Candi
     for cid in {cluster_id for ids in ranked for cluster_id in ids}:
         story = held[cid]
         stories[cid] = _Story(
-            "", story.last_seen_at, story.last_seen_at, cid, list(story.signatures)
+            "", story.last_seen_at, story.last_seen_at, cid, list(story.signatures), story.keys
         )
-    return by_key, ranked, stories
+    return ranked, stories
 
 
 def _match(

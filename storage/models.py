@@ -87,18 +87,9 @@ class Cluster(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     item_count: Mapped[int] = mapped_column(Integer, default=1)
     source_count: Mapped[int] = mapped_column(Integer, default=1)
-
-
-class ClusterKey(Base):
-    """LSH band keys of a cluster's items, to find near-duplicate candidates by index."""
-
-    __tablename__ = "cluster_keys"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    cluster_id: Mapped[int] = mapped_column(
-        ForeignKey("clusters.id", ondelete="CASCADE"), primary_key=True
-    )
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The index keys of its items (space-separated): a story is found by any of them. Read
+    # into memory by storage.story_index, never searched in SQL.
+    band_keys: Mapped[str] = mapped_column(Text, default="")
 
 
 class Item(Base):
@@ -123,7 +114,7 @@ class Item(Base):
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
     text: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
-    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str | None] = mapped_column(Text)
     cluster_id: Mapped[int | None] = mapped_column(
         ForeignKey("clusters.id", ondelete="SET NULL"), index=True

@@ -1,11 +1,11 @@
 """The recent stories' index keys and newest signatures, held in memory.
 
-Finding the stories a new entry may continue is a lookup of its ~50 index keys: in SQL,
-thousands of rows per batch; in memory, a few dictionary hits. The database stays the
-truth. The index is loaded from it, then follows this process's own writes; every
-transaction that assigns stories bumps the story epoch, so the index knows it is current
-only while the epoch moved by exactly its own writes. Anyone else's write (another
-replica, a rolled-back write of ours) makes it reload before use.
+Finding the stories a new entry may continue is a lookup of its ~50 index keys, a few
+dictionary hits here. The database stays the truth: each story row carries its keys
+(clusters.band_keys), and the index is loaded from it, then follows this process's own
+writes; every transaction that assigns stories bumps the story epoch, so the index knows
+it is current only while the epoch moved by exactly its own writes. Anyone else's write
+(another replica, a rolled-back write of ours) makes it reload before use.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Select, func, select, update
 
-from storage.models import Cluster, ClusterKey, Item, StoryEpoch, table_of
+from storage.models import Cluster, Item, StoryEpoch, table_of
 from storage.types import utcnow
 
 CLUSTER_WINDOW = timedelta(days=3)
@@ -25,7 +25,6 @@ RELOAD_AFTER = timedelta(days=1)  # drop stories that left the window, by reload
 
 _items = table_of(Item)
 _clusters = table_of(Cluster)
-_keys = table_of(ClusterKey)
 _epoch = table_of(StoryEpoch)
 
 
@@ -34,6 +33,7 @@ class IndexedStory:
     id: int
     last_seen_at: datetime
     signatures: list[str] = field(default_factory=list)  # newest last
+    keys: frozenset[str] = frozenset()  # what clusters.band_keys holds
 
 
 class StoryIndex:
@@ -69,7 +69,7 @@ class StoryIndex:
         now = self.clock()
         current = self._epoch is not None and epoch == self._epoch + 1
         if not current or self.horizon is None or self.horizon < now - self.held - RELOAD_AFTER:
-            self._load(conn, now - self.held)
+            self.load(conn, now - self.held)
         self._epoch = epoch
         return True
 
@@ -81,35 +81,48 @@ class StoryIndex:
         """Whether every story an entry published then could continue is held here."""
         return self.horizon is not None and published_at - self.window >= self.horizon
 
-    def learn(self, story_id: int, last_seen_at: datetime, signatures: list[str]) -> None:
+    def learn(
+        self,
+        story_id: int,
+        last_seen_at: datetime,
+        signatures: list[str],
+        keys: frozenset[str],
+    ) -> None:
+        """What a write did to a story: its newest copies and all its keys so far."""
         story = self.stories.get(story_id)
         if story is None:
             story = self.stories[story_id] = IndexedStory(story_id, last_seen_at)
         story.last_seen_at = max(story.last_seen_at, last_seen_at)
         story.signatures = signatures[-SIGNATURES_PER_STORY:]
+        self._add_keys(story_id, keys - story.keys)
+        story.keys = keys
 
-    def learn_keys(self, pairs: Iterable[tuple[str, int]]) -> None:
-        for key, story_id in pairs:
-            holders = self.by_key.setdefault(key, [])
-            if story_id not in holders:
-                holders.append(story_id)
-
-    def _load(self, conn: Connection, since: datetime) -> None:
+    def load(self, conn: Connection, since: datetime) -> None:
+        """Hold exactly the stories last seen since `since`, as the database has them."""
         self.by_key, self.stories = {}, {}
         recent = select(_clusters.c.id).where(_clusters.c.last_seen_at >= since)
-        for story_id, last_seen in conn.execute(
-            select(_clusters.c.id, _clusters.c.last_seen_at).where(
+        for story_id, last_seen, keys in conn.execute(
+            select(_clusters.c.id, _clusters.c.last_seen_at, _clusters.c.band_keys).where(
                 _clusters.c.last_seen_at >= since
             )
         ):
-            self.stories[story_id] = IndexedStory(story_id, last_seen)
-        keys = conn.execute(
-            select(_keys.c.key, _keys.c.cluster_id).where(_keys.c.cluster_id.in_(recent))
-        )
-        self.learn_keys((key, story_id) for key, story_id in keys)
+            story = self.stories[story_id] = IndexedStory(
+                story_id, last_seen, keys=frozenset(keys.split())
+            )
+            self._add_keys(story_id, story.keys)
         for story_id, signature in conn.execute(newest_signatures(recent)):
             self.stories[story_id].signatures.append(signature)
         self.horizon = since
+
+    def _add_keys(self, story_id: int, keys: Iterable[str]) -> None:
+        """Keys the story did not hold yet."""
+        by_key = self.by_key
+        for key in keys:
+            holders = by_key.get(key)
+            if holders is None:
+                by_key[key] = [story_id]
+            else:
+                holders.append(story_id)
 
 
 def newest_signatures(stories: Select[int] | Collection[int]) -> Select[int, str]:

@@ -56,6 +56,36 @@ def test_migrations_upgrade_and_downgrade(db: Database) -> None:
     assert "items" in set(inspect(db.engine).get_table_names())
 
 
+def test_story_keys_move_into_the_story_row_and_back(db: Database) -> None:
+    """Migration 0004 folds cluster_keys rows into clusters.band_keys; downgrading
+    unfolds them again: no story loses the keys it is found by."""
+    downgrade(db.engine, "0003")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO clusters (id, title, first_seen_at, last_seen_at, item_count,"
+                " source_count) VALUES (7, 't', :now, :now, 1, 1), (8, 'u', :now, :now, 1, 1)"
+            ),
+            {"now": NOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO cluster_keys (key, cluster_id, created_at)"
+                " VALUES ('00aa', 7, :now), ('f0bb', 7, :now)"
+            ),
+            {"now": NOW},
+        )
+    upgrade(db.engine)
+    with db.session() as s:
+        keys = {c.id: set(c.band_keys.split()) for c in s.scalars(select(Cluster))}
+    assert keys == {7: {"00aa", "f0bb"}, 8: set()}
+    downgrade(db.engine, "0003")
+    with db.engine.connect() as conn:
+        rows = {tuple(r) for r in conn.execute(text("SELECT key, cluster_id FROM cluster_keys"))}
+    assert rows == {("00aa", 7), ("f0bb", 7)}
+    upgrade(db.engine)
+
+
 def test_sqlite_pragmas(sqlite_db: Database) -> None:
     with sqlite_db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
