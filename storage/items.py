@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, tuple_, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import Cluster, Item, ItemTheme, table_of
@@ -155,13 +155,16 @@ def _existing_keys(
             select(_items.c.canonical_url).where(_items.c.canonical_url.in_(urls))
         ).scalars()
         seen.update(("url", u) for u in rows if u)
-    found = conn.execute(
-        # Row values on (source, title_key): the index on that pair serves it.
-        select(_items.c.source, _items.c.title_key).where(
-            tuple_(_items.c.source, _items.c.title_key).in_(pairs)
-        )
-    )
-    seen.update(("title", f"{s}\x00{t}") for s, t in found)
+    titles_by_source: dict[str, set[str]] = defaultdict(set)
+    for source, title_key in pairs:
+        titles_by_source[source].add(title_key)
+    for source, titles in titles_by_source.items():  # a feed's entries share one source
+        found = conn.execute(
+            select(_items.c.title_key).where(
+                _items.c.source == source, _items.c.title_key.in_(titles)
+            )
+        ).scalars()
+        seen.update(("title", f"{source}\x00{t}") for t in found)
     return seen
 
 
