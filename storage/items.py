@@ -204,13 +204,13 @@ class _Story:
     last_seen_at: datetime
     id: int | None = None
     signatures: list[str] = field(default_factory=list)  # newest last
-    keys: frozenset[str] = frozenset()  # of all its items (a stored story's are shared)
+    gained: dict[str, None] = field(default_factory=dict)  # keys its new items brought
 
     def join(self, entry: NewItem) -> None:
         assert entry.signature is not None
         self.last_seen_at = max(self.last_seen_at, entry.published_at)
         self.signatures.append(entry.signature)
-        self.keys = self.keys.union(entry.band_keys)
+        self.gained.update(dict.fromkeys(entry.band_keys))
 
     def is_copy(self, entry: NewItem, same_story: SameStory) -> bool:
         assert entry.signature is not None
@@ -225,6 +225,7 @@ class _Assignment:
     def __init__(self) -> None:
         self.stories: dict[int, _Story] = {}  # entry number -> story
         self.created: dict[int, _Story] = {}  # entry number -> the story it opened
+        self.new_keys: dict[int, list[str]] = {}  # story id -> keys it did not hold
 
     def cluster_id(self, n: int) -> int | None:
         story = self.stories.get(n)
@@ -237,7 +238,8 @@ class _Assignment:
         return list({id(s): s for s in self.stories.values()}.values())
 
     def save_counts(self, conn: Connection) -> None:
-        """Item and outlet counts, newest time and keys of every story the batch touched."""
+        """Item and outlet counts, newest time and new keys of every story the batch
+        touched."""
         touched = {s.id: s for s in self.touched() if s.id is not None}
         if not touched:
             return
@@ -252,7 +254,7 @@ class _Assignment:
                 "items": items,
                 "sources": sources,
                 "last": touched[cluster_id].last_seen_at,
-                "keys": " ".join(touched[cluster_id].keys),
+                "keys": " ".join(self.new_keys.get(cluster_id, ())),
             }
             for cluster_id, items, sources in counts
         ]
@@ -264,7 +266,7 @@ class _Assignment:
                     item_count=bindparam("items"),
                     source_count=bindparam("sources"),
                     last_seen_at=bindparam("last"),
-                    band_keys=bindparam("keys"),
+                    band_keys=func.trim(_clusters.c.band_keys + " " + bindparam("keys")),
                 ),
                 rows,
             )
@@ -300,6 +302,11 @@ def _assign_clusters(
             if story not in batch_keys[key]:
                 batch_keys[key].append(story)
     _insert_stories(conn, list(assignment.created.values()))
+    assignment.new_keys = {
+        s.id: [k for k in s.gained if not source.holds(k, s.id)]
+        for s in assignment.touched()
+        if s.id is not None
+    }
     _teach(index, assignment)
     return assignment
 
@@ -311,7 +318,7 @@ def _teach(index: StoryIndex, assignment: _Assignment) -> None:
         return
     for story in assignment.touched():
         assert story.id is not None
-        index.learn(story.id, story.last_seen_at, story.signatures, story.keys)
+        index.learn(story.id, story.last_seen_at, story.signatures, assignment.new_keys[story.id])
 
 
 def _insert_stories(conn: Connection, stories: list[_Story]) -> None:
@@ -329,7 +336,7 @@ def _insert_stories(conn: Connection, stories: list[_Story]) -> None:
                     "last_seen_at": s.last_seen_at,
                     "item_count": 1,
                     "source_count": 1,
-                    "band_keys": " ".join(s.keys),
+                    "band_keys": "",  # the keys come with the counts (save_counts)
                 }
                 for s in stories
             ],
@@ -354,7 +361,7 @@ def _candidates(
     for cid in {cluster_id for ids in ranked for cluster_id in ids}:
         story = held[cid]
         stories[cid] = _Story(
-            "", story.last_seen_at, story.last_seen_at, cid, list(story.signatures), story.keys
+            "", story.last_seen_at, story.last_seen_at, cid, list(story.signatures)
         )
     return ranked, stories
 

@@ -33,7 +33,6 @@ class IndexedStory:
     id: int
     last_seen_at: datetime
     signatures: list[str] = field(default_factory=list)  # newest last
-    keys: frozenset[str] = frozenset()  # what clusters.band_keys holds
 
 
 class StoryIndex:
@@ -86,16 +85,18 @@ class StoryIndex:
         story_id: int,
         last_seen_at: datetime,
         signatures: list[str],
-        keys: frozenset[str],
+        new_keys: Iterable[str],
     ) -> None:
-        """What a write did to a story: its newest copies and all its keys so far."""
+        """What a write did to a story: its newest copies and the keys it gained."""
         story = self.stories.get(story_id)
         if story is None:
             story = self.stories[story_id] = IndexedStory(story_id, last_seen_at)
         story.last_seen_at = max(story.last_seen_at, last_seen_at)
         story.signatures = signatures[-SIGNATURES_PER_STORY:]
-        self._add_keys(story_id, keys - story.keys)
-        story.keys = keys
+        self._add_keys(story_id, new_keys)
+
+    def holds(self, key: str, story_id: int) -> bool:
+        return story_id in self.by_key.get(key, ())
 
     def load(self, conn: Connection, since: datetime) -> None:
         """Hold exactly the stories last seen since `since`, as the database has them."""
@@ -106,16 +107,14 @@ class StoryIndex:
                 _clusters.c.last_seen_at >= since
             )
         ):
-            story = self.stories[story_id] = IndexedStory(
-                story_id, last_seen, keys=frozenset(keys.split())
-            )
-            self._add_keys(story_id, story.keys)
+            self.stories[story_id] = IndexedStory(story_id, last_seen)
+            self._add_keys(story_id, set(keys.split()))
         for story_id, signature in conn.execute(newest_signatures(recent)):
             self.stories[story_id].signatures.append(signature)
         self.horizon = since
 
     def _add_keys(self, story_id: int, keys: Iterable[str]) -> None:
-        """Keys the story did not hold yet."""
+        """Keys the story does not hold yet (each once)."""
         by_key = self.by_key
         for key in keys:
             holders = by_key.get(key)
