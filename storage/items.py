@@ -7,10 +7,12 @@ fixed number of statements, whatever its size.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import heapq
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
@@ -346,17 +348,22 @@ def _insert_stories(conn: Connection, stories: list[_Story]) -> None:
 def _candidates(
     index: StoryIndex, entries: Sequence[NewItem], since: datetime
 ) -> tuple[list[list[int]], dict[int, _Story]]:
-    """Each entry's best candidate stories (among those last seen since `since`), and
-    those stories with their newest signatures."""
-    held = index.stories
-    keys = {k for e in entries for k in e.band_keys}
-    by_key = {key: index.by_key[key] for key in keys if key in index.by_key}
-
-    def recent(cid: int) -> bool:
-        story = held.get(cid)
-        return story is not None and story.last_seen_at >= since
-
-    ranked = [_ranked(e, by_key, recent) for e in entries]
+    """Each entry's candidate stories: those sharing the most keys with it, among those
+    last seen since `since`; and those stories with their newest signatures."""
+    held, by_key = index.stories, index.by_key
+    recent: dict[int, bool] = {}  # per story, not per (entry, story): common keys recur
+    ranked = []
+    for entry in entries:
+        shared = Counter(chain.from_iterable(by_key[k] for k in entry.band_keys if k in by_key))
+        kept = []
+        for cid in shared:
+            ok = recent.get(cid)
+            if ok is None:
+                story = held.get(cid)
+                ok = recent[cid] = story is not None and story.last_seen_at >= since
+            if ok:
+                kept.append(cid)
+        ranked.append(heapq.nsmallest(MAX_CANDIDATES, kept, key=lambda c: (-shared[c], -c)))
     stories = {}
     for cid in {cluster_id for ids in ranked for cluster_id in ids}:
         story = held[cid]
@@ -379,21 +386,6 @@ def _match(
         if story.is_copy(entry, same_story):
             return story
     return None
-
-
-def _ranked(
-    entry: NewItem, by_key: dict[str, list[int]], keep: Callable[[int], bool] | None = None
-) -> list[int]:
-    """The stored stories an entry is compared with: those sharing the most keys (among
-    those `keep` accepts)."""
-    shared: dict[int, int] = defaultdict(int)
-    for key in entry.band_keys:
-        for cluster_id in by_key.get(key, ()):
-            shared[cluster_id] += 1
-    order = sorted(shared, key=lambda c: (-shared[c], -c))
-    if keep is not None:
-        order = [c for c in order if keep(c)]
-    return order[:MAX_CANDIDATES]
 
 
 def _match_batch(
