@@ -23,7 +23,7 @@ from storage.models import Cluster, Item, ItemTheme, table_of
 # Re-exported: callers have always found the records here.
 from storage.records import NewItem as NewItem
 from storage.records import ThemeTag as ThemeTag
-from storage.story_index import CLUSTER_WINDOW, SIGNATURES_PER_STORY, StoryIndex
+from storage.story_index import CLUSTER_WINDOW, SIGNATURES_PER_STORY, IndexedStory, StoryIndex
 
 MAX_CANDIDATES = 20
 SameStory = Callable[[str, str], bool]
@@ -215,10 +215,13 @@ class _Story:
         self.gained.update(dict.fromkeys(entry.band_keys))
 
     def is_copy(self, entry: NewItem, same_story: SameStory) -> bool:
-        assert entry.signature is not None
-        return any(
-            same_story(sig, entry.signature) for sig in self.signatures[-SIGNATURES_PER_STORY:]
-        )
+        return _is_copy(self.signatures, entry, same_story)
+
+
+def _is_copy(signatures: list[str], entry: NewItem, same_story: SameStory) -> bool:
+    """Is the entry a copy of a story with these signatures (its newest ones count)?"""
+    assert entry.signature is not None
+    return any(same_story(sig, entry.signature) for sig in signatures[-SIGNATURES_PER_STORY:])
 
 
 class _Assignment:
@@ -289,10 +292,11 @@ def _assign_clusters(
         # new feed's backlog): this batch reads the stories it may continue from storage.
         source = StoryIndex(enabled=False)
         source.load(conn, since)
-    ranked, stored = _candidates(source, batch, since)
+    ranked = _candidates(source, batch, since)
+    joined: dict[int, _Story] = {}  # stored stories this batch continues
     batch_keys: dict[str, list[_Story]] = defaultdict(list)
     for (n, entry), candidates in zip(wanted, ranked, strict=True):
-        story = _match(entry, candidates, stored, same_story) or _match_batch(
+        story = _match(entry, candidates, source, joined, same_story) or _match_batch(
             entry, batch_keys, same_story
         )
         if story is None:
@@ -345,11 +349,9 @@ def _insert_stories(conn: Connection, stories: list[_Story]) -> None:
         )
 
 
-def _candidates(
-    index: StoryIndex, entries: Sequence[NewItem], since: datetime
-) -> tuple[list[list[int]], dict[int, _Story]]:
+def _candidates(index: StoryIndex, entries: Sequence[NewItem], since: datetime) -> list[list[int]]:
     """Each entry's candidate stories: those sharing the most keys with it, among those
-    last seen since `since`; and those stories with their newest signatures."""
+    last seen since `since`."""
     held, by_key = index.stories, index.by_key
     recent: dict[int, bool] = {}  # per story, not per (entry, story): common keys recur
     ranked = []
@@ -364,27 +366,28 @@ def _candidates(
             if ok:
                 kept.append(cid)
         ranked.append(heapq.nsmallest(MAX_CANDIDATES, kept, key=lambda c: (-shared[c], -c)))
-    stories = {}
-    for cid in {cluster_id for ids in ranked for cluster_id in ids}:
-        story = held[cid]
-        stories[cid] = _Story(
-            "", story.last_seen_at, story.last_seen_at, cid, list(story.signatures)
-        )
-    return ranked, stories
+    return ranked
 
 
 def _match(
-    entry: NewItem, candidates: list[int], stories: dict[int, _Story], same_story: SameStory
+    entry: NewItem,
+    candidates: list[int],
+    index: StoryIndex,
+    joined: dict[int, _Story],
+    same_story: SameStory,
 ) -> _Story | None:
     """The stored story this entry continues: candidates sharing the most keys first,
-    each compared with its newest copies."""
+    each compared with its newest copies (with those joined earlier in the batch)."""
     since = entry.published_at - CLUSTER_WINDOW
     for cluster_id in candidates:
-        story = stories.get(cluster_id)
-        if story is None or story.last_seen_at < since:
+        story: _Story | IndexedStory = joined.get(cluster_id) or index.stories[cluster_id]
+        if story.last_seen_at < since or not _is_copy(story.signatures, entry, same_story):
             continue
-        if story.is_copy(entry, same_story):
-            return story
+        found = joined.get(cluster_id)
+        if found is None:
+            last_seen, signatures = story.last_seen_at, list(story.signatures)
+            found = joined[cluster_id] = _Story("", last_seen, last_seen, cluster_id, signatures)
+        return found
     return None
 
 
