@@ -90,13 +90,17 @@ _COMMON_NAMES = frozenset(
     june july august september october november december jan feb mar apr jun jul aug sep
     sept oct nov dec""".split()
 )
-# A capitalised word, or a lower-case word with capitals inside ("iOS", "xAI").
-_NAME = re.compile(r"\b(?:[A-Z]|[a-z]+[A-Z])[\w'-]*(?:\.[A-Za-z]+)*")
+# A capitalised word, or a lower-case word with capitals inside ("iOS", "xAI"). The
+# possessive "[a-z]++" gives the same matches (no shorter run is followed by a capital)
+# and spares backtracking through every lower-case word.
+_NAME = re.compile(r"\b(?:[A-Z]|[a-z]++[A-Z])[\w'-]*(?:\.[A-Za-z]+)*")
 # "(?<!\w[A-Z])" after the capital is the word boundary before it: written so, the pattern
 # opens with a character class, and the search skips straight to capitals (~3x faster).
 _VERSIONED = re.compile(r"([A-Z](?<!\w[A-Z])[A-Za-z-]*)[\s-](\d+(?:\.\d+)?)\b(?![.,]\d)")
 # "Llama-5-14B": a model name glued to its size, which would read as the range "5-14B".
 _GLUED_SIZE = re.compile(r"\b([A-Za-z]+)-(\d+(?:\.\d+)?)-(?=\d)")
+# What every match of _GLUED_SIZE holds: a search for it skips straight to hyphens.
+_GLUED_HINT = re.compile(r"-\d")
 # "By Helen Okoro | Nov 20, 2026 |" and "COLUMBUS, Ohio (Continental Wire) –": not the story.
 _BYLINE = re.compile(r"^\s*(?:By [^|\n]{1,60}\|\s*)?(?:[A-Z][a-z]{2}\.? \d{1,2}, \d{4} \|\s*)?")
 _DATELINE = re.compile(r"^[A-Z][A-Z .'’-]+(?:, [\w. ]+)?\s*\([^)\n]{1,40}\)\s*[–—-]\s*")
@@ -117,11 +121,10 @@ class Signature:
 
     def dumps(self) -> str:
         """Compact ASCII form for storage (about 5.4 characters per feature)."""
-        groups = [sorted(group) for group in self._groups()]
-        values = [value for group in groups for value in group]
+        groups = self._groups()
+        values = list(itertools.chain.from_iterable(map(sorted, groups)))
         hour = _NO_HOUR if self.hour is None else self.hour
-        counts = [len(group) for group in groups]
-        raw = struct.pack(f">5Bi{len(values)}I", *counts, hour, *values)
+        raw = struct.pack(f">5Bi{len(values)}I", *map(len, groups), hour, *values)
         return f"{_VERSION}:{base64.b64encode(raw).decode('ascii')}"
 
     @classmethod
@@ -181,15 +184,21 @@ def evidence(a: Signature, b: Signature) -> float:
     Not normalised by length on purpose: a shared figure or a rare name is evidence however
     long the stories are, and salient features rarely coincide by chance.
     """
-    points = (
-        POINTS_WORDING * _jaccard(a.words, b.words)
-        + POINTS_FIGURE * len(a.figures & b.figures)
-        + POINTS_NAME * len(a.names & b.names)
-        + POINTS_TITLE_WORD * len(a.title & b.title)
-        + POINTS_VERSION * len(a.versions & b.versions)
-    )
-    if a.versions and b.versions and not a.versions & b.versions:
-        points *= 0.2  # "Llama 3" and "Llama 3.1" launches share most words, not the version
+    shared = len(a.words & b.words)
+    # Shared words give the Jaccard overlap: shared / the size of the union, without
+    # building the union. Terms that come to zero are skipped (adding 0.0 changes no sum).
+    points = POINTS_WORDING * (shared / (len(a.words) + len(b.words) - shared)) if shared else 0.0
+    if shared := len(a.figures & b.figures):
+        points += POINTS_FIGURE * shared
+    if shared := len(a.names & b.names):
+        points += POINTS_NAME * shared
+    if shared := len(a.title & b.title):
+        points += POINTS_TITLE_WORD * shared
+    if a.versions and b.versions:
+        if shared := len(a.versions & b.versions):
+            points += POINTS_VERSION * shared
+        else:
+            points *= 0.2  # "Llama 3" and "Llama 3.1" launches share most words, not the version
     return points
 
 
@@ -204,11 +213,14 @@ def is_same_story(a: Signature, b: Signature, *, hours_apart: float | None = Non
     The publication gap is ``hours_apart`` when given, else taken from the signatures
     when both carry their publication time.
     """
-    if hours_apart is None and a.hour is not None and b.hour is not None:
+    if hours_apart is None:
+        if a.hour is None or b.hour is None:
+            return evidence(a, b) >= NEEDED_UNKNOWN_TIME
         hours_apart = float(a.hour - b.hour)
-    if hours_apart is not None and abs(hours_apart) > MAX_HOURS_APART:
+    gap = abs(hours_apart)
+    if gap > MAX_HOURS_APART:
         return False
-    return evidence(a, b) >= needed(hours_apart)
+    return evidence(a, b) >= NEEDED_AT_ONCE + NEEDED_PER_HOUR * gap  # needed(), gap <= max
 
 
 def needed(hours_apart: float | None) -> float:
@@ -241,22 +253,22 @@ def _minhash_bands(words: frozenset[int]) -> list[str]:
     """The LSH band keys of a non-empty word set."""
     # Each word's SHAKE-128 output gives it BANDS * ROWS independent 32-bit hash values (one
     # per MinHash row), packed side by side into one integer (see _row_lanes). The minimum
-    # per row is taken for all rows at once: per lane, (a | guard) - b keeps the guard bit
-    # exactly when a >= b and never borrows from the lane above, and the guards then become
-    # masks of the lanes to take from b. Row by row in Python, this was ~1,500 integer
-    # objects and comparisons per story; now it is a few operations on one integer per word.
+    # per row is taken for all rows at once. The accumulator keeps a guard bit set above
+    # each lane, so per lane acc - other keeps it exactly when acc >= other and never
+    # borrows from the lane above; the guards then become masks of the lanes where
+    # acc >= other, and taking acc - other off acc there leaves other. Row by row in Python,
+    # this was ~1,500 integer objects and comparisons per story; now it is a few operations
+    # on one integer per word.
     lanes = map(_row_lanes, words)
-    acc = next(lanes)
+    acc = next(lanes) | _GUARDS
     for other in lanes:
-        guards = ((acc | _GUARDS) - other) & _GUARDS
-        acc ^= (acc ^ other) & (guards - (guards >> _ROW_BITS))
-    mins = _LANES_STRUCT.unpack(acc.to_bytes(_LANES_BYTES, "big"))
-    keys = []
-    for band in range(BANDS):
-        rows = mins[band * ROWS : (band + 1) * ROWS]
-        digest = hashlib.blake2b(struct.pack(f">{ROWS}I", *rows), digest_size=6).hexdigest()
-        keys.append(f"{band:02d}{digest}")
-    return keys
+        diff = acc - other
+        guards = diff & _GUARDS
+        acc -= diff & (guards - (guards >> _ROW_BITS))
+    # The minima as one big-endian byte string: a band's rows are 4 * ROWS bytes of it.
+    mins = _MINS_STRUCT.pack(*_LANES_STRUCT.unpack(acc.to_bytes(_LANES_BYTES, "big")))
+    blake2b = hashlib.blake2b
+    return [prefix + blake2b(mins[at:end], digest_size=6).hexdigest() for prefix, at, end in _BANDS]
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -287,6 +299,8 @@ def _lead(text: str) -> str:
 def _split_glued(text: str) -> str:
     """Part a model name from its glued size: "Llama-5-14B" -> "Llama 5 14B". A second pass
     changes nothing, so the lead, split already, is not split again."""
+    if not _GLUED_HINT.search(text):
+        return text  # the usual case, found far faster than by the full pattern
     return _GLUED_SIZE.sub(r"\1 \2 ", text)
 
 
@@ -339,8 +353,17 @@ def _title_case(title: str) -> bool:
 
 def _tokens(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
-    pattern = _TOKEN_ASCII if folded.isascii() else _TOKEN
-    return list(filter(None, map(_clean, pattern.findall(folded))))
+    if not folded.isascii():
+        return list(filter(None, map(_clean, _TOKEN.findall(folded))))
+    # No token holds whitespace, so the tokens are those of each whitespace-separated chunk;
+    # a chunk of letters alone (most of them) is one token, found without the pattern.
+    raw: list[str] = []
+    for chunk in folded.split():
+        if chunk.isalpha():
+            raw.append(chunk)
+        else:
+            raw += _TOKEN_ASCII.findall(chunk)
+    return list(filter(None, map(_clean, raw)))
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -362,14 +385,11 @@ def _hours(when: datetime) -> int:
 
 
 def _hashed(values: Iterable[str]) -> frozenset[int]:
-    return frozenset(list(dict.fromkeys(map(_hash32, values)))[:MAX_FEATURES])
-
-
-def _jaccard(a: frozenset[int], b: frozenset[int]) -> float:
-    if not a or not b:
-        return 0.0
-    shared = len(a & b)
-    return shared / (len(a) + len(b) - shared)  # the size of a | b, without building it
+    """The first MAX_FEATURES distinct hashes of `values`."""
+    hashes = list(map(_hash32, values))
+    if len(hashes) <= MAX_FEATURES:
+        return frozenset(hashes)  # the common case: there is nothing to cut
+    return frozenset(list(dict.fromkeys(hashes))[:MAX_FEATURES])
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -382,4 +402,6 @@ _ROW_BITS = 32
 _LANE_BITS = 40
 _LANES_BYTES = BANDS * ROWS * _LANE_BITS // 8
 _GUARDS = sum(1 << (lane * _LANE_BITS + _ROW_BITS) for lane in range(BANDS * ROWS))
-_LANES_STRUCT = struct.Struct(">" + "xI" * (BANDS * ROWS))  # one pad byte, then the value
+_LANES_STRUCT = struct.Struct(">" + "xI" * (BANDS * ROWS))  # the guard byte, then the value
+_MINS_STRUCT = struct.Struct(f">{BANDS * ROWS}I")
+_BANDS = [(f"{band:02d}", band * 4 * ROWS, (band + 1) * 4 * ROWS) for band in range(BANDS)]

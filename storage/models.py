@@ -109,7 +109,7 @@ class Item(Base):
     title: Mapped[str] = mapped_column(String(500))
     title_key: Mapped[str] = mapped_column(String(500))
     author: Mapped[str | None] = mapped_column(String(300))
-    published_at: Mapped[datetime] = mapped_column(index=True)
+    published_at: Mapped[datetime]
     published_was_missing: Mapped[bool] = mapped_column(Boolean, default=False)
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
     text: Mapped[str] = mapped_column(Text, default="")
@@ -124,7 +124,7 @@ class Item(Base):
     relevance_reasons: Mapped[list[Any]] = mapped_column(default=list)
     # Backlog of a newly added feed: stored, shown in digests, never alerted.
     alertable: Mapped[bool] = mapped_column(Boolean, default=True)
-    alerts_matched: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    alerts_matched: Mapped[bool] = mapped_column(Boolean, default=False)
 
     feed: Mapped[Feed] = relationship()
     cluster: Mapped[Cluster | None] = relationship()

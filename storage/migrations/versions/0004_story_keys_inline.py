@@ -3,7 +3,8 @@
 Ingest wrote ~48 cluster_keys rows per relevant item, the costliest statement of storing
 (a unique index of tens of thousands of rows a day). The keys are only ever read into the
 in-memory story index, so each story now carries them in clusters.band_keys. Also drops
-the index on items.content_hash, which no query uses.
+the indexes on items.content_hash, published_at and alerts_matched, which no query uses
+(each costs every insert).
 
 Revision ID: 0004
 Revises: 0003
@@ -16,6 +17,8 @@ revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
+
+UNUSED_INDEXES = ("content_hash", "published_at", "alerts_matched")
 
 
 def upgrade() -> None:
@@ -33,11 +36,13 @@ def upgrade() -> None:
         " WHERE id IN (SELECT cluster_id FROM cluster_keys)"
     )
     op.drop_table("cluster_keys")
-    op.drop_index("ix_items_content_hash", table_name="items")
+    for column in UNUSED_INDEXES:
+        op.drop_index(f"ix_items_{column}", table_name="items")
 
 
 def downgrade() -> None:
-    op.create_index("ix_items_content_hash", "items", ["content_hash"], unique=False)
+    for column in UNUSED_INDEXES:
+        op.create_index(f"ix_items_{column}", "items", [column], unique=False)
     op.create_table(
         "cluster_keys",
         sa.Column("key", sa.String(length=64), nullable=False),

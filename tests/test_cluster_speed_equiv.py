@@ -1,0 +1,89 @@
+"""The fast paths in bot.cluster agree with the plain definitions they replace."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot import cluster
+from bot.cluster import Signature, evidence, is_same_story, needed
+
+# Characters that stress the tokeniser: letters, digits, the punctuation tokens may hold,
+# every kind of ASCII whitespace str.split() knows (\x1c-\x1f among them), and non-ASCII.
+TEXT = st.text(alphabet="aZb Qx9$.,'’-\t\n\x0b\x0c\r\x1c\x1f\u00a0éİﬁ5½", max_size=60)
+WORDS = st.lists(
+    st.sampled_from(["Meta", "iOS", "xAI", "said", "U.S.", "Llama-5-14B", "a-1-2", "Ohio's"]),
+    max_size=12,
+)
+SET = st.frozensets(st.integers(min_value=0, max_value=12), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT)
+def test_tokens_are_the_pattern_tokens(text: str) -> None:
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
+    pattern = cluster._TOKEN_ASCII if folded.isascii() else cluster._TOKEN
+    expected = [token for token in map(cluster._clean, pattern.findall(folded)) if token]
+    assert cluster._tokens(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(WORDS, TEXT)
+def test_glued_sizes_split_as_the_pattern_says(words: list[str], text: str) -> None:
+    text = " ".join(words) + text
+    assert cluster._split_glued(text) == cluster._GLUED_SIZE.sub(r"\1 \2 ", text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(WORDS, TEXT)
+def test_names_match_as_with_backtracking(words: list[str], text: str) -> None:
+    text = " ".join(words) + text
+    plain = re.compile(r"\b(?:[A-Z]|[a-z]+[A-Z])[\w'-]*(?:\.[A-Za-z]+)*")
+    found = [(hit.start(), hit.group()) for hit in cluster._NAME.finditer(text)]
+    assert found == [(hit.start(), hit.group()) for hit in plain.finditer(text)]
+
+
+def _plain_evidence(a: Signature, b: Signature) -> float:
+    union = len(a.words | b.words)
+    jaccard = len(a.words & b.words) / union if a.words and b.words else 0.0
+    points = (
+        cluster.POINTS_WORDING * jaccard
+        + cluster.POINTS_FIGURE * len(a.figures & b.figures)
+        + cluster.POINTS_NAME * len(a.names & b.names)
+        + cluster.POINTS_TITLE_WORD * len(a.title & b.title)
+        + cluster.POINTS_VERSION * len(a.versions & b.versions)
+    )
+    if a.versions and b.versions and not a.versions & b.versions:
+        points *= 0.2
+    return points
+
+
+SIGNATURES = st.builds(
+    Signature,
+    SET,
+    SET,
+    SET,
+    SET,
+    st.frozensets(st.integers(min_value=0, max_value=2), max_size=2),
+    st.none() | st.integers(min_value=-100, max_value=100),
+)
+GAPS = st.none() | st.integers(-80, 80) | st.floats(allow_nan=True, allow_infinity=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(SIGNATURES, SIGNATURES, GAPS)
+def test_evidence_and_verdict_follow_the_definition(
+    a: Signature, b: Signature, hours_apart: float | None
+) -> None:
+    points = _plain_evidence(a, b)
+    assert evidence(a, b) == points  # exactly: the same float
+    gap = hours_apart
+    if gap is None and a.hour is not None and b.hour is not None:
+        gap = float(a.hour - b.hour)
+    expected = points >= needed(gap) and not (gap is not None and abs(gap) > 72.0)
+    assert is_same_story(a, b, hours_apart=hours_apart) == expected
+    assert not (gap is not None and math.isnan(gap)) or not expected
