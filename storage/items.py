@@ -294,7 +294,7 @@ def _assign_clusters(
         source.load(conn, since)
     ranked = _candidates(source, batch, since)
     joined: dict[int, _Story] = {}  # stored stories this batch continues
-    batch_keys: dict[str, list[_Story]] = defaultdict(list)
+    batch_keys: dict[str, dict[_Story, None]] = {}  # key -> the batch's stories holding it
     for (n, entry), candidates in zip(wanted, ranked, strict=True):
         story = _match(entry, candidates, source, joined, same_story) or _match_batch(
             entry, batch_keys, same_story
@@ -305,8 +305,7 @@ def _assign_clusters(
         story.join(entry)
         assignment.stories[n] = story
         for key in entry.band_keys:
-            if story not in batch_keys[key]:
-                batch_keys[key].append(story)
+            batch_keys.setdefault(key, {})[story] = None
     _insert_stories(conn, list(assignment.created.values()))
     assignment.new_keys = {
         s.id: [k for k in s.gained if not source.holds(k, s.id)]
@@ -392,15 +391,15 @@ def _match(
 
 
 def _match_batch(
-    entry: NewItem, by_key: dict[str, list[_Story]], same_story: SameStory
+    entry: NewItem, by_key: dict[str, dict[_Story, None]], same_story: SameStory
 ) -> _Story | None:
     """A story opened (or joined) earlier in this same batch."""
-    seen: set[int] = set()
+    seen: set[_Story] = set()
     for key in entry.band_keys:
         for story in by_key.get(key, ()):
-            if id(story) in seen:
+            if story in seen:
                 continue
-            seen.add(id(story))
+            seen.add(story)
             if story.is_copy(entry, same_story):
                 return story
     return None
