@@ -207,12 +207,14 @@ class _Story:
     id: int | None = None
     signatures: list[str] = field(default_factory=list)  # newest last
     gained: dict[str, None] = field(default_factory=dict)  # keys its new items brought
+    sources: dict[str, None] = field(default_factory=dict)  # of its new items
 
     def join(self, entry: NewItem) -> None:
         assert entry.signature is not None
         self.last_seen_at = max(self.last_seen_at, entry.published_at)
         self.signatures.append(entry.signature)
         self.gained.update(dict.fromkeys(entry.band_keys))
+        self.sources[entry.source] = None
 
     def is_copy(self, entry: NewItem, same_story: SameStory) -> bool:
         return _is_copy(self.signatures, entry, same_story)
@@ -243,9 +245,10 @@ class _Assignment:
         return list({id(s): s for s in self.stories.values()}.values())
 
     def save_counts(self, conn: Connection) -> None:
-        """Item and outlet counts, newest time and new keys of every story the batch
-        touched."""
-        touched = {s.id: s for s in self.touched() if s.id is not None}
+        """Item and outlet counts, newest time and new keys of the stored stories the batch
+        continued (those it opened were inserted complete)."""
+        opened = set(map(id, self.created.values()))
+        touched = {s.id: s for s in self.touched() if s.id is not None and id(s) not in opened}
         if not touched:
             return
         counts = conn.execute(
@@ -339,9 +342,9 @@ def _insert_stories(conn: Connection, stories: list[_Story]) -> None:
                     "title": s.title,
                     "first_seen_at": s.first_seen_at,
                     "last_seen_at": s.last_seen_at,
-                    "item_count": 1,
-                    "source_count": 1,
-                    "band_keys": "",  # the keys come with the counts (save_counts)
+                    "item_count": len(s.signatures),  # one per item joined
+                    "source_count": len(s.sources),
+                    "band_keys": " ".join(s.gained),
                 }
                 for s in stories
             ],

@@ -282,6 +282,38 @@ def test_near_duplicates_join_one_cluster(db: Database) -> None:
         assert cluster is not None and cluster.item_count == 2 and cluster.source_count == 2
 
 
+def test_a_story_opened_by_a_batch_is_stored_complete(db: Database) -> None:
+    """Two copies in one feed's batch open one story: its row has both items, the one
+    outlet and every key either brought."""
+
+    def same(sig_a: str, sig_b: str) -> bool:
+        return sig_a.split(":")[0] == sig_b.split(":")[0]
+
+    with db.session() as s:
+        feed_id = feed_repo.add_feed(s, "https://a.example/feed").id
+        stored = store_items(
+            s,
+            feed_id,
+            [
+                make_item(signature="story1:a", band_keys=("k1", "k2")),
+                make_item(
+                    guid="g2",
+                    title_key="other words",
+                    canonical_url="https://news.example/b",
+                    signature="story1:b",
+                    band_keys=("k2", "k3"),
+                ),
+            ],
+            same,
+        ).stored
+    assert stored[0].cluster_id == stored[1].cluster_id
+    with db.session() as s:
+        cluster = s.get(Cluster, stored[0].cluster_id)
+        assert cluster is not None
+        assert (cluster.item_count, cluster.source_count) == (2, 1)
+        assert sorted(cluster.band_keys.split()) == ["k1", "k2", "k3"]
+
+
 def test_deleting_a_feed_removes_its_items(db: Database) -> None:
     with db.session() as s:
         fid = feed_repo.add_feed(s, "https://a.example/feed").id
