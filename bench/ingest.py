@@ -142,6 +142,7 @@ def serve(feeds: dict[str, bytes], hosts: int) -> tuple[list[str], threading.Eve
 
 
 def run_briefbot(urls: list[str], db: str, rounds: int = 1) -> None:
+    from bot import heap
     from bot.app import open_app
     from bot.config import Settings
 
@@ -152,8 +153,9 @@ def run_briefbot(urls: list[str], db: str, rounds: int = 1) -> None:
 
         for url in urls:
             add_feed(s, url)
-    # A running bot has its parse workers up and loaded (bot.launch starts them).
+    # A running bot has its parse workers up and loaded, and its heap settled (bot.launch).
     workers_start = sum(_process_cpu(pid) for pid in app.start_workers())
+    heap.settle()
     start, cpu_start = time.perf_counter(), _cpu()["cpu_main"]
     report = asyncio.run(app.ingestor().fetch_due(force=True))
     elapsed = time.perf_counter() - start

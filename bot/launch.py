@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from bot import heap
 from bot.app import App, open_app
 from bot.delivery import Sender
 from bot.logs import setup_logging
@@ -108,6 +109,7 @@ async def run_bot(app: App | None = None, *, interactive: bool = True) -> None:
     log.info("adapters: %s", ", ".join(p.name for p in parts) or "none")
     try:
         await asyncio.to_thread(app.start_workers)  # not on the first fetch's time
+        heap.settle()
         await runtime.run(asyncio.Event())
     finally:
         app.close()

@@ -11,6 +11,7 @@ import os
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 
+from bot import heap
 from bot.prepare import preparer_for
 
 # Each warm-up task lingers this long, so the pool hands the next one to another worker.
@@ -21,6 +22,7 @@ ROUNDS = 5
 def load_pack(pack_dir: str) -> int:
     """Runs in a worker: build its Preparer for the pack; returns the worker's pid."""
     preparer_for(pack_dir)
+    heap.settle()
     time.sleep(LINGER_S)
     return os.getpid()
 

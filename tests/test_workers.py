@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -20,6 +21,9 @@ def test_every_process_worker_is_up_before_the_first_fetch(tmp_path: Path) -> No
         assert isinstance(executor, ProcessPoolExecutor)
         assert len(pids) == 2
         assert pids == set(executor._processes)  # the pool's own workers, both of them
+        # ...and each has its loaded pack out of the garbage collector's walks (bot.heap).
+        settled = [executor.submit(_heap_settled) for _ in range(4)]
+        assert all(future.result() for future in settled)
     finally:
         app.close()
 
@@ -31,3 +35,8 @@ def test_a_thread_pool_has_nothing_to_start(tmp_path: Path) -> None:
         assert app.start_workers() == set()
     finally:
         app.close()
+
+
+def _heap_settled() -> bool:
+    """Runs in a worker."""
+    return gc.get_freeze_count() > 10_000 and gc.get_threshold()[0] >= 10_000
