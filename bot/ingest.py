@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 StoredHook = Callable[[Session, StoreReport], None]
 
 # Fetched feeds being prepared or waiting to be stored at once: enough to keep the parse
-# workers and the group writer busy, few enough that a slow store bounds memory.
+# workers and the group writer busy, few enough that a slow store bounds memory. A feed
+# holds its place from the start of its fetch, so bodies never pile up unprocessed.
 IN_FLIGHT = 24
 # How many of a feed's newest stored guids the worker is told about, so it skips them.
 KNOWN_GUIDS_LIMIT = 2000
@@ -127,7 +128,7 @@ class Ingestor:
         if not jobs:
             return report
         async with Fetcher(self.policy, self.allowlist) as fetcher:
-            in_flight = asyncio.Semaphore(IN_FLIGHT)
+            in_flight = asyncio.Semaphore(self.policy.concurrency + IN_FLIGHT)
 
             async def one(job: FeedJob) -> None:
                 feed_report = await self._fetch_one(fetcher, job, in_flight)
@@ -143,8 +144,10 @@ class Ingestor:
     ) -> FeedReport:
         report = FeedReport(feed_id=job.id, url=job.url)
         try:
-            result = await fetcher.fetch(job.url, etag=job.etag, last_modified=job.last_modified)
             async with in_flight:
+                result = await fetcher.fetch(
+                    job.url, etag=job.etag, last_modified=job.last_modified
+                )
                 await self._apply(job, result, report)
         except Exception as exc:  # one feed never breaks the others
             log.exception("feed %s failed unexpectedly", job.url)

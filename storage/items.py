@@ -8,11 +8,10 @@ fixed number of statements, whatever its size.
 from __future__ import annotations
 
 import heapq
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
@@ -354,11 +353,11 @@ def _insert_stories(conn: Connection, stories: list[_Story]) -> None:
 def _candidates(index: StoryIndex, entries: Sequence[NewItem], since: datetime) -> list[list[int]]:
     """Each entry's candidate stories: those sharing the most keys with it, among those
     last seen since `since`."""
-    held, by_key = index.stories, index.by_key
+    held = index.stories
     recent: dict[int, bool] = {}  # per story, not per (entry, story): common keys recur
     ranked = []
     for entry in entries:
-        shared = Counter(chain.from_iterable(by_key[k] for k in entry.band_keys if k in by_key))
+        shared = index.shared_keys(entry.band_keys)
         kept = []
         for cid in shared:
             ok = recent.get(cid)

@@ -10,6 +10,7 @@ it is current only while the epoch moved by exactly its own writes. Anyone else'
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,7 +54,9 @@ class StoryIndex:
         # backlog) ask the database.
         self.held = 2 * window
         self.horizon: datetime | None = None  # stories last seen before this are not held
-        self.by_key: dict[str, list[int]] = {}
+        # Each key's stories: one story id, or a list when several hold it (most keys have
+        # one story: ~190,000 keys at the benchmark's volume, a list each cost ~12 MB).
+        self._by_key: dict[str, int | list[int]] = {}
         self.stories: dict[int, IndexedStory] = {}
         self._epoch: int | None = None
 
@@ -96,11 +99,28 @@ class StoryIndex:
         self._add_keys(story_id, new_keys)
 
     def holds(self, key: str, story_id: int) -> bool:
-        return story_id in self.by_key.get(key, ())
+        found = self._by_key.get(key)
+        return (
+            found == story_id if isinstance(found, int) else found is not None and story_id in found
+        )
+
+    def shared_keys(self, keys: Iterable[str]) -> Counter[int]:
+        """How many of `keys` each story holds (stories holding none are left out)."""
+        shared: Counter[int] = Counter()
+        by_key = self._by_key
+        for key in keys:
+            found = by_key.get(key)
+            if found is None:
+                continue
+            if isinstance(found, int):
+                shared[found] += 1
+            else:
+                shared.update(found)
+        return shared
 
     def load(self, conn: Connection, since: datetime) -> None:
         """Hold exactly the stories last seen since `since`, as the database has them."""
-        self.by_key, self.stories = {}, {}
+        self._by_key, self.stories = {}, {}
         recent = select(_clusters.c.id).where(_clusters.c.last_seen_at >= since)
         for story_id, last_seen, keys in conn.execute(
             select(_clusters.c.id, _clusters.c.last_seen_at, _clusters.c.band_keys).where(
@@ -115,13 +135,15 @@ class StoryIndex:
 
     def _add_keys(self, story_id: int, keys: Iterable[str]) -> None:
         """Keys the story does not hold yet (each once)."""
-        by_key = self.by_key
+        by_key = self._by_key
         for key in keys:
-            holders = by_key.get(key)
-            if holders is None:
-                by_key[key] = [story_id]
+            found = by_key.get(key)
+            if found is None:
+                by_key[key] = story_id
+            elif isinstance(found, int):
+                by_key[key] = [found, story_id]
             else:
-                holders.append(story_id)
+                found.append(story_id)
 
 
 def newest_signatures(stories: Select[int] | Collection[int]) -> Select[int, str]:
