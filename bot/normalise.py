@@ -10,7 +10,7 @@ import functools
 import hashlib
 import re
 import unicodedata
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit
 
 _TRACKING_PARAMS = frozenset(
     {
@@ -62,8 +62,15 @@ _MAX_URL = 4000
 # RFC 3986 unreserved characters never need percent-encoding.
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
-_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_HOST_JUNK = re.compile(r"[\s/\\@]")  # \s is str.isspace()
+_PATH_SAFE = "/:@!$&'()*+,;=~"
 _WORDS = re.compile(r"\w+(?:[.'’]\w+)*")
+_ALNUM_RUNS = re.compile(r"[^\W_]+")
+# ASCII letters lower-cased, digits kept, every other byte a space (as _ALNUM_RUNS splits).
+_ASCII_WORD_BYTES = bytes(b if bytes([b]).isalnum() else 32 for b in bytes(range(256)).lower())
+_SPACE_RUN = re.compile(rb"  +")
 
 
 def canonical_url(url: str | None) -> str | None:
@@ -79,21 +86,23 @@ def canonical_url(url: str | None) -> str | None:
 def _canonical(url: str) -> str | None:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+    hostname = parts.hostname
+    if scheme not in _DEFAULT_PORTS or not hostname:
         return None
-    host = _ascii_host(parts.hostname)
+    host = _ascii_host(hostname)
     if host is None:
         return None
     port = parts.port  # raises ValueError on a junk port
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
     path = _normalise_path(parts.path)
     query = _normalise_query(parts.query)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    # What urlunsplit gives for a non-empty netloc and a path that starts with "/".
+    return f"{scheme}://{netloc}{path}?{query}" if query else f"{scheme}://{netloc}{path}"
 
 
 def _ascii_host(hostname: str) -> str | None:
     host = hostname.rstrip(".").lower()
-    if not host or any(ch.isspace() or ch in "/\\@" for ch in host):
+    if not host or _HOST_JUNK.search(host):
         return None
     if host.startswith("[") or ":" in host:  # IPv6 literal
         return f"[{host.strip('[]')}]"
@@ -103,10 +112,11 @@ def _ascii_host(hostname: str) -> str | None:
 
 
 def _valid_dns_name(host: str) -> bool:
-    labels = host.split(".")
-    if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+    if len(host) > 253 or not _DNS_NAME.fullmatch(host):
         return False
-    return all(_punycode_ok(label[4:]) for label in labels if label.startswith("xn--"))
+    if "xn--" not in host:
+        return True
+    return all(_punycode_ok(label[4:]) for label in host.split(".") if label.startswith("xn--"))
 
 
 def _punycode_ok(encoded: str) -> bool:
@@ -140,6 +150,8 @@ def _already_plain(text: str, safe: str) -> bool:
 
 
 def _normalise_path(path: str) -> str:
+    if path.startswith("/") and "/." not in path:  # no "." or ".." segment to resolve
+        return _normalise_escapes(path, safe=_PATH_SAFE)
     segments: list[str] = []
     for segment in path.split("/"):
         if segment == "..":
@@ -152,7 +164,7 @@ def _normalise_path(path: str) -> str:
     joined = "/".join(segments)
     if not joined.startswith("/"):
         joined = "/" + joined
-    return _normalise_escapes(joined, safe="/:@!$&'()*+,;=~")
+    return _normalise_escapes(joined, safe=_PATH_SAFE)
 
 
 def _normalise_query(query: str) -> str:
@@ -193,13 +205,24 @@ def title_key(source: str, title: str) -> str | None:
     return _sha256(f"title\x00{source.strip().lower()}\x00{normalised}")
 
 
-def normalise_text(text: str) -> str:
-    return " ".join(_words(text))
-
-
 def content_hash(title: str, text: str) -> str:
-    """sha256 hex of the normalised title and text: equal for cosmetic differences only."""
-    return _sha256(f"{normalise_text(title)}\n{normalise_text(text)}")
+    """sha256 hex of the title's and text's words: equal for cosmetic differences only.
+
+    A word is a run of letters and digits after case and Unicode compatibility folding;
+    whitespace, punctuation and symbols only separate words.
+    """
+    digest = hashlib.sha256(_hashed_words(title))
+    digest.update(b"\n")
+    digest.update(_hashed_words(text))
+    return digest.hexdigest()
+
+
+def _hashed_words(text: str) -> bytes:
+    if text.isascii():  # the common case, in C: fold bytes, then one space between words
+        spaced = text.encode("ascii").translate(_ASCII_WORD_BYTES)
+        return _SPACE_RUN.sub(b" ", spaced).strip()
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(_ALNUM_RUNS.findall(folded)).encode()
 
 
 def _words(text: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -12,11 +13,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.claims.extract import candidate_id, extract_candidates, split_sentences, to_record
+from bot.claims.extract import (
+    ABBREVIATIONS,
+    candidate_id,
+    extract_candidates,
+    split_sentences,
+    to_record,
+)
 from bot.claims.ledger import DEFAULT_PACK_DIR, load_ledger
 from bot.claims.link import Linker
 from bot.claims.lookup import ClaimIndex, ClaimRecord, LookupEngine
-from bot.claims.query import tokenize, tokens_among
+from bot.claims.query import (
+    TOKEN_RE,
+    _fold,
+    _forms,
+    _join_versions,
+    tokenize,
+    tokens_among,
+    words_of,
+)
 
 ARTICLE = (
     "Meta Platforms Inc. said on Tuesday it will spend $40 billion on data centers this year. "
@@ -219,3 +234,73 @@ def test_tokens_among_is_the_wanted_part_of_tokenize(
 ) -> None:
     text = " ".join(words)
     assert tokens_among(text, wanted) == set(tokenize(text)) & wanted
+
+
+TEXT_PIECES = [
+    "llama",
+    "Llama",
+    "gpt",
+    "GPT",
+    "3",
+    "3.1",
+    "4o",
+    "H100s",
+    "Meta\u2019s",
+    "it's",
+    "open",
+    "source",
+    "data",
+    "Corp.",
+    "Dr.",
+    "U.S.",
+    "Sept.",
+    "said.",
+    "Yes!",
+    "Why?",
+    '"Quoted."',
+    "\u201cOpen\u201d",
+    "(Aside.)",
+    "\uff2c\uff4c\uff41\uff4d\uff41",  # fullwidth "Llama": NFKC folds it
+    "-",
+    ".",
+    ",",
+    " ",
+    "  ",
+    "\n",
+    "\t",
+    "\u00a0",
+    "\u2028",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(TEXT_PIECES), max_size=30))
+def test_words_of_reads_every_word_as_the_token_pattern_does(parts: list[str]) -> None:
+    # words_of splits the text on whitespace first; it must give the words of the plain
+    # definition: the pattern's tokens, glued to versions, then their forms.
+    text = " ".join(parts) if len(parts) % 2 else "".join(parts)
+    tokens = _join_versions(TOKEN_RE.findall(_fold(text)))
+    assert words_of(text) == [form for token in tokens for form in _forms(token)]
+
+
+def _plain_sentences(text: str) -> list[str]:
+    """The sentence splitter as first written: a look-behind pattern, searched everywhere."""
+    text = " ".join(text.split())
+    pieces: list[str] = []
+    start = 0
+    for hit in re.finditer(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(]?[A-Z0-9])", text):
+        if ABBREVIATIONS.search(text[start : hit.start()].rstrip('"”’)')):
+            continue
+        if piece := text[start : hit.start()].strip():
+            pieces.append(piece)
+        start = hit.end()
+    if piece := text[start:].strip():
+        pieces.append(piece)
+    return pieces
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(TEXT_PIECES), max_size=30))
+def test_sentences_split_where_the_plain_splitter_splits(parts: list[str]) -> None:
+    text = " ".join(parts) if len(parts) % 2 else "".join(parts)
+    assert split_sentences(text) == _plain_sentences(text)

@@ -7,10 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.claims.figures import (
+    _HEDGES,
     FIGURE_RE,
+    HEDGE_RE,
     WORD_FIGURE_RE,
     Figure,
     _figure_matches,
+    _hedged,
     _word_matches,
     extract_figures,
     match_figure,
@@ -134,3 +137,30 @@ def test_quick_scans_find_what_the_patterns_find(parts: list[str]) -> None:
     assert [(m.span(), m.groups()) for m in _word_matches(text)] == [
         (m.span(), m.groups()) for m in WORD_FIGURE_RE.finditer(text)
     ]
+
+
+HEDGE_FRAGMENTS = [
+    *_HEDGES,
+    "About",
+    "ABOUT",
+    "Up To",
+    "\u017fome",  # long s: IGNORECASE reads it as "s"
+    "c\u0131rca",  # dotless i
+    "CLOSE TO",
+    "close  to",
+    "x",
+    " ",
+    "\n",
+    "\t",
+    "\u00a0",
+    "\u2028",
+    "-",
+    "5",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(HEDGE_FRAGMENTS), max_size=8))
+def test_hedge_test_agrees_with_the_hedge_pattern(parts: list[str]) -> None:
+    before = "".join(parts)
+    assert _hedged(before) == bool(HEDGE_RE.search(before))

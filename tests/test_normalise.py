@@ -107,3 +107,51 @@ def test_content_hash_ignores_cosmetics_but_not_words() -> None:
     base = content_hash("Meta buys GPUs", "Meta plans 350,000 H100s by year end.")
     assert base == content_hash("META buys GPUs!", "Meta plans  350,000 H100s\nby year end")
     assert base != content_hash("Meta buys GPUs", "Meta plans 600,000 H100s by year end.")
+
+
+WORDS = st.lists(
+    st.sampled_from(
+        ["meta", "plans", "350", "000", "h100s", "by", "year", "end", "llama", "3", "1"]
+    ),
+    min_size=1,
+    max_size=12,
+)
+# What may stand between words without changing the hash: whitespace and punctuation.
+GAPS = st.sampled_from([" ", "  ", "\n", "\t", ", ", ". ", " — ", "! ", "\u00a0", "’", "-", "_"])
+
+
+def _cosmetic(words: list[str], gaps: list[str], upper: bool, wide: bool) -> str:
+    padded = gaps + [" "] * (len(words) - len(gaps))
+    text = "".join(word + gap for word, gap in zip(words, padded[: len(words)], strict=True))
+    if upper:
+        text = text.upper()
+    if wide:  # fullwidth forms, folded back by Unicode compatibility normalisation
+        text = "".join(chr(ord(c) + 0xFEE0) if c.isalnum() and c.isascii() else c for c in text)
+    return text
+
+
+@settings(max_examples=200, deadline=None)
+@given(WORDS, st.lists(GAPS, max_size=12), st.booleans(), st.booleans(), st.booleans())
+def test_content_hash_is_equal_for_cosmetic_differences_only(
+    words: list[str], gaps: list[str], upper: bool, wide: bool, change_word: bool
+) -> None:
+    plain = " ".join(words)
+    variant = _cosmetic(words, gaps, upper, wide)
+    assert content_hash("Title", plain) == content_hash("title:", variant)
+    assert content_hash(plain, "body") == content_hash(f" {variant}!", "BODY")
+    changed = [*words[:-1], words[-1] + "x"] if change_word else words[:-1]
+    assert content_hash("Title", plain) != content_hash("Title", " ".join(changed))
+
+
+def test_content_hash_keeps_words_apart_and_title_apart_from_text() -> None:
+    assert content_hash("a", "therapist") != content_hash("a", "the rapist")
+    assert content_hash("a b", "c") != content_hash("a", "b c")
+    assert content_hash("x", "3.14") != content_hash("x", "314")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_content_hash_reads_ascii_text_as_the_unicode_path_does(text: str) -> None:
+    # A no-break space is not ASCII, so it sends the text down the Unicode path, where it
+    # only separates words.
+    assert content_hash("t", text) == content_hash("t", text + "\u00a0")

@@ -58,7 +58,11 @@ VERBS = (
 ABBREVIATIONS = re.compile(
     r"\b(Inc|Corp|Co|Ltd|Mr|Ms|Mrs|Dr|U\.S|St|vs|Jan|Feb|Aug|Sept?|Oct|Nov|Dec)\.$"
 )
-SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(]?[A-Z0-9])")
+# A sentence's stop and the gap after it (the stop is matched, not looked behind for, so
+# the search can skip to the next stop).
+SENTENCE_END = re.compile(r"[.!?][\"”’)]?\s+(?=[\"“(]?[A-Z0-9])")
+# The longest abbreviation ABBREVIATIONS matches, with its dot and the character before it.
+_ABBREVIATION_SPAN = len("xSept.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +87,27 @@ def split_sentences(text: str) -> list[str]:
 
 def _sentences(text: str) -> Iterator[str]:
     # A generator: extraction stops reading once it has enough candidates.
-    text = " ".join(text[:MAX_TEXT].split())
+    text = _squeeze(text[:MAX_TEXT])
     start = 0
     for hit in SENTENCE_END.finditer(text):
-        chunk = text[start : hit.start()].rstrip('"”’)')
-        if ABBREVIATIONS.search(chunk):
+        end = hit.start() + 1  # the sentence keeps its stop
+        # Only the sentence's end can hold an abbreviation: search just there.
+        if ABBREVIATIONS.search(text, max(start, end - _ABBREVIATION_SPAN), end):
             continue
-        if piece := text[start : hit.start()].strip():
+        if piece := text[start:end].strip():
             yield piece
         start = hit.end()
     if piece := text[start:].strip():
         yield piece
+
+
+def _squeeze(text: str) -> str:
+    """``" ".join(text.split())``, cheaper when line breaks are the only whitespace to fix."""
+    flat = text.replace("\n", " ")
+    # Printable text holds no whitespace but the ASCII space.
+    if flat.isprintable() and "  " not in flat and flat[:1] != " " and flat[-1:] != " ":
+        return flat
+    return " ".join(text.split())
 
 
 def trim_statement(sentence: str, limit: int = MAX_STATEMENT) -> str:
@@ -134,13 +148,20 @@ class _Speakers:
         """False only when no alias or role can match in `sentence`, in any case."""
         if self.hints is None:
             return True
-        folded = fold_case(sentence)
-        return any(hint in folded for hint in self.hints)
+        return any(map(fold_case(sentence).__contains__, self.hints))
 
 
 @functools.lru_cache(maxsize=8)
 def _speakers(items: tuple[tuple[str, str], ...]) -> _Speakers:
     return _Speakers(dict(items))
+
+
+def _speaker_key(speakers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple((k.lower(), v) for k, v in speakers.items())
+
+
+# Built once: DEFAULT_SPEAKERS does not change at run time.
+_DEFAULT_KEY = _speaker_key(DEFAULT_SPEAKERS)
 
 
 def _speaker_name(alias: str, speakers: Mapping[str, str]) -> str:
@@ -158,13 +179,13 @@ def extract_candidates(
     limit: int = MAX_CANDIDATES,
 ) -> list[CandidateClaim]:
     """Candidate claims of one item, in reading order, at most ``limit``."""
-    table = _speakers(tuple((k.lower(), v) for k, v in (speakers or DEFAULT_SPEAKERS).items()))
+    table = _speakers(_speaker_key(speakers) if speakers else _DEFAULT_KEY)
     found: list[CandidateClaim] = []
     seen: set[str] = set()
     for sentence in _sentences(f"{title}.\n{text}" if title else text):
         candidate = _candidate(sentence, table)
-        if candidate and candidate.statement.lower() not in seen:
-            seen.add(candidate.statement.lower())
+        if candidate and (key := candidate.statement.lower()) not in seen:
+            seen.add(key)
             found.append(candidate)
             if len(found) >= limit:
                 break

@@ -9,7 +9,8 @@ reported as "600,000"): it is linked with ``updates_figure`` so both show.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import compress
 from typing import Protocol
 
 from bot.claims.figures import Figure, extract_figures, match_figure
@@ -53,6 +54,13 @@ class _Profile:
     record: LinkTarget
     subject: tuple[tuple[str, float], ...]  # distinctive tokens with idf weights
     weight: float  # the sum of the subject's weights
+    # The subject split in two, for scoring in C (see _subject_score).
+    subject_tokens: tuple[str, ...] = field(init=False)
+    subject_weights: tuple[float, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "subject_tokens", tuple(t for t, _ in self.subject))
+        object.__setattr__(self, "subject_weights", tuple(w for _, w in self.subject))
 
 
 class Linker:
@@ -129,7 +137,10 @@ def _profile(record: LinkTarget, vocabulary: Vocabulary) -> _Profile:
 def _subject_score(profile: _Profile, tokens: frozenset[str]) -> float:
     if profile.weight <= 0:
         return 0.0
-    return sum(w for token, w in profile.subject if token in tokens) / profile.weight
+    # The weights of the tokens present, summed in subject order (as floats must be, for
+    # the same result every time).
+    present = compress(profile.subject_weights, map(tokens.__contains__, profile.subject_tokens))
+    return sum(present) / profile.weight
 
 
 def _link(

@@ -91,6 +91,7 @@ _BIGRAM_FIRSTS = frozenset(first for first, _ in BIGRAMS)
 _MERGED = frozenset(BIGRAMS.values())
 _GLUED_NAMES = frozenset({"llama", "gpt"})  # names that take a following version number
 _VERSION_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_GLUE_HINT = re.compile(rf"(?:{'|'.join(sorted(_GLUED_NAMES))})[^a-z0-9]*\d")
 VERSIONED = re.compile(r"^(llama|gpt|h|a)(\d+)(?:\.(\d+))?$")
 TOKEN_RE = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?(?:'s)?")
 
@@ -120,9 +121,8 @@ def _versions(word: str) -> list[str]:
     return out
 
 
-def _raw_words(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
-    return TOKEN_RE.findall(text)
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
 
 
 def _join_versions(words: list[str]) -> list[str]:
@@ -143,10 +143,7 @@ def _with_bigrams(words: list[str]) -> list[str]:
     done = 0  # words[:done] are in out
     # Only a bigram's first word can start one; compress() finds those positions in C.
     for index in compress(itertools.count(), map(_BIGRAM_FIRSTS.__contains__, words)):
-        word = words[index]
-        following = words[index + 1] if index + 1 < len(words) else ""
-        merged = BIGRAMS.get((word, following)) or BIGRAMS.get((word, ""))
-        if merged and merged != word:
+        if merged := _bigram_at(words, index):
             out += words[done : index + 1]
             out.append(merged)
             done = index + 1
@@ -154,9 +151,48 @@ def _with_bigrams(words: list[str]) -> list[str]:
     return out
 
 
+def _bigram_at(words: list[str], index: int) -> str | None:
+    """The merged token of the bigram ``words[index]`` starts, if it starts one."""
+    word = words[index]
+    following = words[index + 1] if index + 1 < len(words) else ""
+    merged = BIGRAMS.get((word, following)) or BIGRAMS.get((word, ""))
+    return merged if merged and merged != word else None
+
+
 def words_of(text: str) -> list[str]:
     """Stemmed words before stopword removal and bigram merging (used for typo fixing)."""
-    return list(chain.from_iterable(map(_forms, _join_versions(_raw_words(text)))))
+    folded = _fold(text)
+    if _may_glue(folded):
+        return list(chain.from_iterable(map(_forms, _join_versions(TOKEN_RE.findall(folded)))))
+    # No token holds whitespace, so the text's tokens are its chunks' tokens, in order; and
+    # chunks repeat like words do, so their forms are cached whole (one lookup per chunk
+    # instead of a regex match and a lookup per word).
+    return list(chain.from_iterable(map(_CHUNK_FORMS.__getitem__, folded.split())))
+
+
+def _may_glue(folded: str) -> bool:
+    """False when `_join_versions` cannot change the words of ``folded``: no glued name is
+    followed, past anything but letters and digits, by a digit."""
+    if "llama" not in folded and "gpt" not in folded:  # cheap test, first
+        return False
+    return _GLUE_HINT.search(folded) is not None
+
+
+class _ChunkForms(dict[str, tuple[str, ...]]):
+    """Forms of every token of a whitespace-free chunk of folded text, filled on demand.
+
+    A plain dict, not an lru_cache: a hit is then a bare dict lookup, run from map() in C.
+    """
+
+    def __missing__(self, chunk: str) -> tuple[str, ...]:
+        if len(self) >= _MAX_CHUNKS:
+            self.clear()  # crude, but rare: vocabulary repeats
+        forms = self[chunk] = tuple(chain.from_iterable(map(_forms, TOKEN_RE.findall(chunk))))
+        return forms
+
+
+_MAX_CHUNKS = 1 << 16
+_CHUNK_FORMS = _ChunkForms()
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -192,8 +228,14 @@ def tokens_among(text: str, wanted: frozenset[str]) -> frozenset[str]:
     # Merged bigrams are the only tokens that are not words; look for them only if they can
     # be wanted and the text holds a bigram's first word.
     if not _MERGED.isdisjoint(wanted) and not _BIGRAM_FIRSTS.isdisjoint(words):
-        found |= wanted.intersection(_with_bigrams(words))
+        found |= wanted.intersection(_merged_bigrams(words))
     return frozenset(filter(_is_term, found))
+
+
+def _merged_bigrams(words: list[str]) -> set[str]:
+    """The tokens ``_with_bigrams`` adds to ``words``."""
+    starts = compress(itertools.count(), map(_BIGRAM_FIRSTS.__contains__, words))
+    return {merged for index in starts if (merged := _bigram_at(words, index))}
 
 
 def finish_tokens(words: list[str]) -> list[str]:
