@@ -14,6 +14,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -296,6 +297,34 @@ def _per_entry(result: dict[str, float]) -> str:
     return f"{main_ms + workers_ms:.2f} ms/entry (main {main_ms:.2f}, workers {workers_ms:.2f})"
 
 
+def _compare(urls: list[str], pool: str, rounds: int, *, reader: bool) -> float:
+    """One run of each side, one after the other; briefbot's rate over reader's."""
+    ours = measure("briefbot", urls, pool, rounds)
+    print(
+        f"briefbot: {ours['entries']:.0f} entries in {ours['seconds']:.2f} s = "
+        f"{ours['entries'] / ours['seconds']:.0f} entries/s, peak RSS {ours['rss_mb']:.0f} MB "
+        f"(main {ours['main_mb']:.0f} MB, largest worker {ours['worker_mb']:.0f} MB); "
+        f"CPU {_per_entry(ours)}"
+    )
+    if rounds > 1:
+        print(
+            f"briefbot round {rounds} (same feeds again): {ours['again_seen']:.0f} "
+            f"entries seen in {ours['again_seconds']:.2f} s = "
+            f"{ours['again_seen'] / ours['again_seconds']:.0f} entries/s"
+        )
+    if not reader:
+        return 0.0
+    theirs = measure("reader", urls)
+    print(
+        f"reader:   {theirs['entries']:.0f} entries in {theirs['seconds']:.2f} s = "
+        f"{theirs['entries'] / theirs['seconds']:.0f} entries/s, "
+        f"peak RSS {theirs['rss_mb']:.0f} MB; CPU {_per_entry(theirs)}"
+    )
+    ratio = (ours["entries"] / ours["seconds"]) / (theirs["entries"] / theirs["seconds"])
+    print(f"ratio: briefbot is {ratio:.2f}x reader's entries/s")
+    return ratio
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--feeds", type=int, default=200)
@@ -308,6 +337,12 @@ def main() -> None:
     parser.add_argument("--pool", choices=["process", "thread"], default="process")
     parser.add_argument(
         "--rounds", type=int, default=1, help="later rounds re-fetch the same feeds (briefbot)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="alternate briefbot and reader runs this many times (a shared machine drifts)",
     )
     args = parser.parse_args()
     if args.child:
@@ -326,28 +361,15 @@ def main() -> None:
             f"ingest benchmark: {args.feeds} feeds x {args.entries} entries on loopback, "
             f"{len(bases)} hosts"
         )
-        ours = measure("briefbot", urls, args.pool, args.rounds)
-        print(
-            f"briefbot: {ours['entries']:.0f} entries in {ours['seconds']:.2f} s = "
-            f"{ours['entries'] / ours['seconds']:.0f} entries/s, peak RSS {ours['rss_mb']:.0f} MB "
-            f"(main {ours['main_mb']:.0f} MB, largest worker {ours['worker_mb']:.0f} MB); "
-            f"CPU {_per_entry(ours)}"
-        )
-        if args.rounds > 1:
+        ratios = [
+            _compare(urls, args.pool, args.rounds, reader=not args.skip_reader)
+            for _ in range(args.repeat)
+        ]
+        if len(ratios) > 1 and not args.skip_reader:
             print(
-                f"briefbot round {args.rounds} (same feeds again): {ours['again_seen']:.0f} "
-                f"entries seen in {ours['again_seconds']:.2f} s = "
-                f"{ours['again_seen'] / ours['again_seconds']:.0f} entries/s"
+                f"median ratio over {len(ratios)} alternating runs: "
+                f"{statistics.median(ratios):.2f}x (from {min(ratios):.2f}x to {max(ratios):.2f}x)"
             )
-        if not args.skip_reader:
-            theirs = measure("reader", urls)
-            print(
-                f"reader:   {theirs['entries']:.0f} entries in {theirs['seconds']:.2f} s = "
-                f"{theirs['entries'] / theirs['seconds']:.0f} entries/s, "
-                f"peak RSS {theirs['rss_mb']:.0f} MB; CPU {_per_entry(theirs)}"
-            )
-            ratio = (ours["entries"] / ours["seconds"]) / (theirs["entries"] / theirs["seconds"])
-            print(f"ratio: briefbot is {ratio:.2f}x reader's entries/s")
     finally:
         stop.set()
 
