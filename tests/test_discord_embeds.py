@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from adapters.discord_bot import preview
 from adapters.discord_bot.embeds import markers_in, render, with_marker
-from adapters.discord_bot.escape import md
+from adapters.discord_bot.escape import link, md
 from bot.messages import (
     Alert,
     ClaimAnswer,
@@ -197,6 +197,12 @@ def test_masked_links_and_mentions_in_feed_text_are_inert() -> None:
     assert "](" not in shown
     assert "@everyone" not in shown and "<@&1" not in shown
     assert "bank.com" in shown and "evil.example" in shown  # still readable
+
+
+def test_links_need_a_clean_http_url() -> None:
+    assert link("HTTPS://a.example/p", "read") == "[read](https://a.example/p)"
+    assert link("https://a.example/\u2028p", "read") == ""  # a line separator: not a link
+    assert link("javascript:alert(1)", "read") == ""
 
 
 def test_preview_is_what_would_be_sent() -> None:

@@ -222,6 +222,10 @@ def test_links_only_for_http_urls_and_labels_cannot_break_out() -> None:
     assert made.startswith("<https://a.example/p%7Cq%3Er%3Cs%20t|")
     assert made.count("|") == 1 and made.count(">") == 1 and made.endswith(">")
     assert mrkdwn_problems(made) == []
+    # Found by hypothesis: an upper-case scheme is written as Slack links it, and a URL
+    # holding a control or separator character (here NEL) is no link at all.
+    assert link("HTTP://a.example/", "x") == "<http://a.example/|x>"
+    assert link("https://a.example/\x85x", "x") == "x"
 
 
 @settings(max_examples=150, deadline=None)

@@ -70,7 +70,7 @@ def safe_url(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    if _CONTROL.search(url):
+    if not url.isprintable():  # controls, line or paragraph separators: junk, not a link
         return None
     try:
         parts = urlsplit(url)
@@ -78,6 +78,7 @@ def safe_url(url: str | None) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
+    url = parts.scheme.lower() + url[len(parts.scheme) :]  # "HTTP://" as platforms expect
     encoded = "".join(quote(ch, safe="") if ch in _URL_UNSAFE else ch for ch in url)
     return encoded if len(encoded) <= MAX_URL else None
 

@@ -35,8 +35,9 @@ def safe_url(url: str | None) -> str | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    if _CONTROL.search(url):
+    if not url.isprintable():  # controls, line or paragraph separators: junk, not a link
         return None
+    url = parts.scheme.lower() + url[len(parts.scheme) :]  # "HTTP://" as platforms expect
     encoded = "".join(quote(ch, safe="") if ch in _URL_UNSAFE else ch for ch in url)
     return encoded.replace("&", "&amp;")
 
