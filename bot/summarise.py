@@ -7,7 +7,8 @@ Input is plain text (HTML already stripped). Output is deterministic, at most
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import string
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from bot.claims.figures import fold_case
@@ -78,9 +79,18 @@ _DATELINE = re.compile(
 )
 
 # Candidate sentence end: terminal punctuation, optional closing quotes or brackets,
-# whitespace, then something that can start a sentence.
-_BOUNDARY = re.compile(r"([.!?…]+)([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+# whitespace, then something that can start a sentence. "[.!?…][.!?…]*" rather than
+# "[.!?…]+": a pattern that opens with a plain character class lets the regex engine skip
+# to the next candidate in C instead of trying a match at every position.
+_BOUNDARY = re.compile(r"([.!?…][.!?…]*)([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 _WORD = re.compile(r"\w+")
+# In ASCII text a \w+ word is a run of letters, digits and "_": mapping every other
+# character to a space (and capitals to small letters) lets str.split() find the words.
+_ASCII_WORDS = str.maketrans(
+    {chr(c): " " for c in range(128) if not _WORD.fullmatch(chr(c))}
+    | {c: c.lower() for c in string.ascii_uppercase}
+)
+_INITIALS = re.compile(r"[A-Za-z](?:\.[A-Za-z])*")
 
 
 class Summariser(Protocol):
@@ -126,12 +136,13 @@ def _clean_lines(text: str) -> Iterator[str]:
 
 def split_sentences(text: str) -> list[str]:
     """Split plain text into sentences; line breaks always end a sentence."""
-    return list(_sentences(text.splitlines()))
+    return list(_sentences(map(_collapse, text.splitlines())))
 
 
-def _sentences(lines: Iterator[str] | list[str]) -> Iterator[str]:
+def _sentences(lines: Iterable[str]) -> Iterator[str]:
+    """The sentences of lines whose whitespace is already collapsed."""
     for line in lines:
-        yield from filter(None, _split_line(_collapse(line)))
+        yield from filter(None, _split_line(line))
 
 
 def truncate_words(text: str, max_chars: int = MAX_SUMMARY_CHARS) -> str:
@@ -157,7 +168,7 @@ def extractive_summary(title: str, text: str, max_chars: int = MAX_SUMMARY_CHARS
     opening: list[str] = []
     full: list[str] = []
     for sentence in _sentences(_clean_lines(_strip_patterns(text))):
-        words = _WORD.findall(sentence)
+        words = _lower_words(sentence)
         if _repeats(title_words, words):
             continue
         if len(opening) < 2:
@@ -200,22 +211,30 @@ def _is_abbreviation(before: str) -> bool:
     if token.lower() in _ABBREVIATIONS or token in _STATE_ABBREVIATIONS:
         return True
     # Initials and dotted acronyms: "J.", "U.S", "e.g".
-    return bool(re.fullmatch(r"[A-Za-z](?:\.[A-Za-z])*", token))
+    return bool(_INITIALS.fullmatch(token))
+
+
+def _lower_words(text: str) -> list[str]:
+    """The \\w+ words of ``text``, lowercased."""
+    if text.isascii():
+        return text.translate(_ASCII_WORDS).split()
+    # Not the same as lowering first: lower() can turn a letter into a letter and a mark.
+    return list(map(str.lower, _WORD.findall(text)))
 
 
 def _word_set(text: str) -> set[str]:
-    return set(map(str.lower, _WORD.findall(text)))
+    return set(_lower_words(text))
 
 
 def _repeats(title_words: set[str], words: list[str]) -> bool:
-    """Does a sentence with these words only repeat the title?"""
-    sentence_words = set(map(str.lower, words))
+    """Does a sentence with these (lowercased) words only repeat the title?"""
+    sentence_words = set(words)
     if not title_words or not sentence_words:
         return False
-    if sentence_words <= title_words:
+    shared = len(title_words & sentence_words)
+    if shared == len(sentence_words):  # every word of the sentence is in the title
         return True
-    overlap = len(title_words & sentence_words) / len(title_words | sentence_words)
-    return overlap >= 0.8
+    return shared / (len(title_words) + len(sentence_words) - shared) >= 0.8
 
 
 def _collapse(text: str) -> str:

@@ -15,7 +15,6 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, compress, count, islice
-from operator import itemgetter
 from typing import NamedTuple
 
 from bot.pack import Pack, TaggingConfig
@@ -103,35 +102,42 @@ class _StemCache(dict[str, str]):
 _STEMS = _StemCache()
 
 
-class _Piece(NamedTuple):
-    """The tokens of a run of text between two spaces, and where each starts and ends."""
+def _scan(piece: str) -> list[str]:
+    """A run of text between two spaces as gap, token, gap, ..., token, gap."""
+    # No token holds a space, and the look-ahead after "'s" sees a space as it sees the
+    # end of a piece, so scanning the pieces apart finds exactly the tokens of the whole.
+    # On ASCII text the Unicode pattern matches what the ASCII one does.
+    return (_SCAN_ASCII if piece.isascii() else _SCAN_UNICODE).split(piece)
 
-    tokens: tuple[str, ...]
-    bounds: tuple[int, ...]  # start of token 0, end of token 0, start of token 1, ...
 
-
-class _PieceCache(dict[str, _Piece]):
-    """Scanning text is the tagger's main cost, and the same pieces ("the", "model.")
-    recur in every item, so each distinct piece is scanned once (~320 B a piece)."""
+class _TokenCache(dict[str, tuple[str, ...]]):
+    """piece -> its tokens. Scanning text is the tagger's main cost, and the same pieces
+    ("the", "model.") recur in every item, so each distinct piece is scanned once."""
 
     limit = 50_000
 
-    def __missing__(self, piece: str) -> _Piece:
+    def __missing__(self, piece: str) -> tuple[str, ...]:
         if len(self) >= self.limit:
             self.clear()
-        # No token holds a space, and the look-ahead after "'s" sees a space as it sees the
-        # end of a piece, so scanning the pieces apart finds exactly the tokens of the whole.
-        # On ASCII text the Unicode pattern matches what the ASCII one does.
-        scan = _SCAN_ASCII if piece.isascii() else _SCAN_UNICODE
-        # split() alternates gap, token, gap, ...; the lengths of the parts give offsets.
-        parts = scan.split(piece)
-        tokens = tuple(map(_STEMS.__getitem__, parts[1::2]))
-        self[piece] = found = _Piece(tokens, tuple(accumulate(map(len, parts[:-1]))))
+        self[piece] = found = tuple(map(_STEMS.__getitem__, _scan(piece)[1::2]))
         return found
 
 
-_PIECES = _PieceCache()
-_piece_tokens = itemgetter(0)
+class _BoundsCache(dict[str, tuple[int, ...]]):
+    """piece -> start of token 0, end of token 0, start of token 1, ...; filled only for
+    the pieces that evidence and reasons quote."""
+
+    limit = 50_000
+
+    def __missing__(self, piece: str) -> tuple[int, ...]:
+        if len(self) >= self.limit:
+            self.clear()
+        self[piece] = found = tuple(accumulate(map(len, _scan(piece)[:-1])))
+        return found
+
+
+_BOUNDS = _BoundsCache()
+_TOKENS = _TokenCache()
 
 
 class _Doc:
@@ -141,20 +147,25 @@ class _Doc:
 
     def __init__(self, text: str, title: str = "") -> None:
         """With a title, `text` is the title, a blank line, then the body."""
-        norm = text.translate(_PUNCT).lower()
+        # Every character _PUNCT replaces is outside ASCII (isascii() is a flag check).
+        norm = (text if text.isascii() else text.translate(_PUNCT)).lower()
         # Evidence comes from the original text unless lowercasing changed its length.
         self.text = text if len(norm) == len(text) else norm
         self._chunks = norm.split(" ")
-        self._pieces = list(map(_PIECES.__getitem__, self._chunks))
-        self.tokens = list(chain.from_iterable(map(_piece_tokens, self._pieces)))
+        self.tokens = list(chain.from_iterable(map(_TOKENS.__getitem__, self._chunks)))
         self.title_len = _title_len(self.tokens, title) if title else 0
         # Filled as far as evidence needs (mostly the first few dozen tokens):
         self._token_ends: list[int] = []  # [i]: how many tokens pieces 0..i hold
         self._chunk_starts = [0]  # [i]: where chunk i starts, not counting the spaces
+        self._surfaces: dict[tuple[int, int], str] = {}  # reasons and evidence share hits
 
     def surface(self, start: int, end: int) -> str:
         """The text of tokens start..end-1 as written."""
-        return self.text[self._offset(start, 0) : self._offset(end - 1, 1)]
+        found = self._surfaces.get((start, end))
+        if found is None:
+            found = self.text[self._offset(start, 0) : self._offset(end - 1, 1)]
+            self._surfaces[start, end] = found
+        return found
 
     def _offset(self, index: int, side: int) -> int:
         """Where token `index` starts (side 0) or ends (side 1) in the text."""
@@ -167,13 +178,13 @@ class _Doc:
         first = self._token_ends[piece - 1] if piece else 0  # index of its first token
         # Chunks are separated by one space each.
         chunk_start = self._chunk_starts[piece] + piece
-        return chunk_start + self._pieces[piece].bounds[2 * (index - first) + side]
+        return chunk_start + _BOUNDS[self._chunks[piece]][2 * (index - first) + side]
 
     def _count_on(self) -> None:
         """Extend the running counts over the next block of pieces (blocks double)."""
         done = len(self._token_ends)
         stop = max(32, 2 * done)
-        tokens = map(len, map(_piece_tokens, self._pieces[done:stop]))
+        tokens = map(len, map(_TOKENS.__getitem__, self._chunks[done:stop]))
         total = self._token_ends[-1] if done else 0
         self._token_ends += islice(accumulate(tokens, initial=total), 1, None)
         chars = map(len, self._chunks[done:stop])
@@ -241,15 +252,16 @@ def _signals(hit: _Hit) -> _Signals:
 _NO_SIGNALS = _Signals(0.0, False, False, 0.0, False, False, 0.0, 0.0)
 
 
-class _Starts(NamedTuple):
-    """The phrases that start with one token."""
+class _Node(NamedTuple):
+    """A phrase prefix in the lexicon trie: the phrase it completes, if any, and the
+    prefixes one token longer, by that token."""
 
-    longer: tuple[tuple[int, dict[tuple[str, ...], _Entry]], ...]  # by length, longest first
-    single: _Entry | None  # the token on its own
+    entry: _Entry | None
+    longer: dict[str, _Node]
 
 
 class _Lexicon:
-    """All pack phrases, keyed by first token; longer phrases keyed by length, then tail."""
+    """All pack phrases, as a trie keyed by token."""
 
     def __init__(self) -> None:
         self._features: dict[tuple[str, ...], list[Feature]] = {}
@@ -280,21 +292,25 @@ class _Lexicon:
                         extra.append(feat)
         return extra
 
-    def compile(self, theme_topic: Mapping[str, float]) -> dict[str, _Starts]:
-        """theme_topic: how much each theme's terms count as topic vocabulary."""
-        by_first: dict[str, dict[int, dict[tuple[str, ...], _Entry]]] = {}
+    def compile(self, theme_topic: Mapping[str, float]) -> dict[str, _Node]:
+        """The trie's first level. theme_topic: how much each theme's terms count as topic
+        vocabulary."""
+        entries: dict[tuple[str, ...], _Entry] = {}
         for toks, own in self._features.items():
             feats = own + self._inherited(toks)
             themes = tuple((key, weight) for kind, key, weight in feats if kind == THEME)
-            entry = _Entry(toks, themes, _fold(feats, themes, theme_topic))
-            by_first.setdefault(toks[0], {}).setdefault(len(toks), {})[toks[1:]] = entry
-        return {
-            first: _Starts(
-                tuple((size, sizes[size]) for size in sorted(sizes, reverse=True) if size > 1),
-                sizes.get(1, {}).get(()),
-            )
-            for first, sizes in by_first.items()
-        }
+            entries[toks] = _Entry(toks, themes, _fold(feats, themes, theme_topic))
+        root: dict[str, _Node] = {}
+        # Shorter phrases first: a phrase's node exists before any longer phrase passes it.
+        for toks in sorted(entries, key=len):
+            level = root
+            for token in toks[:-1]:
+                node = level.get(token)
+                if node is None:
+                    node = level[token] = _Node(None, {})
+                level = node.longer
+            level[toks[-1]] = _Node(entries[toks], {})
+        return root
 
 
 def _fold(
@@ -355,24 +371,28 @@ class Tagger:
     def _match(self, doc: _Doc) -> list[_Hit]:
         """Longest phrase first at each position; matched tokens are not matched again."""
         hits: list[_Hit] = []
-        tokens = doc.tokens
-        starts = list(map(self._index.get, tokens))
-        skip = 0
+        tokens, index = doc.tokens, self._index
+        length, skip = len(tokens), 0
         # compress() yields, in C, only the positions where some phrase starts.
-        for i in compress(count(), starts):
-            found = starts[i]
-            if i < skip or found is None:
+        for i in compress(count(), map(index.__contains__, tokens)):
+            if i < skip:
                 continue
-            for size, tails in found.longer:
-                entry = tails.get(tuple(tokens[i + 1 : i + size]))
-                if entry is not None:
+            node = index[tokens[i]]
+            entry, end = node.entry, i + 1
+            # Down the trie as far as the text follows it; the deepest phrase wins.
+            below, j = node.longer, i + 1
+            while below and j < length:
+                deeper = below.get(tokens[j])
+                if deeper is None:
                     break
-            else:
-                entry, size = found.single, 1
-                if entry is None:
-                    continue
-            hits.append(_Hit(i, i + size, entry))
-            skip = i + size
+                j += 1
+                if deeper.entry is not None:
+                    entry, end = deeper.entry, j
+                below = deeper.longer
+            if entry is None:
+                continue
+            hits.append(_Hit(i, end, entry))
+            skip = end
         return hits
 
     def _themes(self, doc: _Doc, hits: list[_Hit]) -> tuple[ThemeScore, ...]:
@@ -380,13 +400,16 @@ class Tagger:
         totals: dict[str, float] = {}
         terms: dict[str, dict[tuple[str, ...], _TermHits]] = {}  # theme -> phrase -> hits
         for hit in hits:
+            phrase = hit.entry.phrase
             for theme_id, weight in hit.entry.themes:
-                found = terms.setdefault(theme_id, {})
-                slot = found.get(hit.phrase)
+                found = terms.get(theme_id)
+                if found is None:
+                    found = terms[theme_id] = {}
+                slot = found.get(phrase)
                 if slot is None:
                     # The headline comes first, so a term's first hit says if it is in it.
                     scale = cfg.title_weight if hit.start < doc.title_len else 1.0
-                    found[hit.phrase] = _TermHits(hit, weight * scale)
+                    found[phrase] = _TermHits(hit, weight * scale)
                     totals[theme_id] = totals.get(theme_id, 0.0) + weight * scale
                 elif slot.count < _MAX_REPEATS:
                     slot.count += 1
@@ -438,7 +461,7 @@ class _Relevance:
         self.cfg = pack.relevance
         self.doc = doc
         self.mentions: list[_Hit] = []
-        self.topical: list[tuple[_Hit, float]] = []
+        self.topical: list[tuple[_Hit, float, bool]] = []  # hit, weight, names a product
         self.peers: list[int] = []
         self.peer_at: dict[int, _Hit] = {}  # peer hits by first and last token
         self.cues: set[int] = set()
@@ -448,19 +471,20 @@ class _Relevance:
             s = hit.entry.signals
             if s is None:
                 continue
-            if s.name:
+            name, _, product, topical, peer, cue, other_sense, off_topic = s
+            if name:
                 self.mentions.append(hit)
-            if s.topical:
-                self.topical.append((hit, s.topical))
-            if s.peer:
+            if topical:
+                self.topical.append((hit, topical, product))
+            if peer:
                 self.peers.append(hit.start)
                 self.peer_at[hit.start] = self.peer_at[hit.end - 1] = hit
-            if s.cue:
+            if cue:
                 self.cues.add(hit.start)
-            if s.other_sense:
-                self.other.append((hit, s.other_sense))
-            if s.off_topic:
-                self.off.append((hit, s.off_topic))
+            if other_sense:
+                self.other.append((hit, other_sense))
+            if off_topic:
+                self.off.append((hit, off_topic))
 
     def _in_list(self, hit: _Hit) -> bool:
         """Is the mention one name in a run like "Rival A, Rival B, Subject and Rival C"?
@@ -495,24 +519,27 @@ class _Relevance:
         cfg, w, doc = self.cfg, self.cfg.weights, self.doc
         subject, topic = cfg.subject, cfg.topic
         reasons: list[str] = []
-        listed = [h for h in self.mentions if self._in_list(h)]
-        yard = [h for h in self.mentions if h not in listed and self._yardstick(h)]
-        focus = [h for h in self.mentions if h not in listed and h not in yard]
+        mentions = self.mentions
+        # Only a mention next to a peer can be in a list, only one after a cue a yardstick.
+        listed = [h for h in mentions if self._in_list(h)] if self.peers else []
+        yard = [h for h in mentions if h not in listed and self._yardstick(h)] if self.cues else []
+        focus = (
+            [h for h in mentions if h not in listed and h not in yard]
+            if listed or yard
+            else mentions
+        )
         in_title = [h for h in focus if h.start < doc.title_len]
         in_body = [h for h in focus if h.start >= doc.title_len]
 
-        def name(h: _Hit) -> float:
-            return _signals(h).name
-
         z = w.bias
         if in_title:
-            z += w.title_entity * min(sum(name(h) for h in in_title), 2.0)
+            z += w.title_entity * min(sum(_signals(h).name for h in in_title), 2.0)
             reasons.append(f"{subject} named in the headline ({_surface(doc, in_title[0])!r})")
             if in_title[0].start < _SUBJECT_SLOTS:
                 z += w.title_subject
                 reasons.append(f"{subject} is the subject of the headline")
         if in_body:
-            z += w.body_entity * math.log1p(sum(name(h) for h in in_body))
+            z += w.body_entity * math.log1p(sum(_signals(h).name for h in in_body))
             subj = sum(1 for h in in_body if doc.sentence_pos(h.start) < _SUBJECT_SLOTS)
             z += w.sentence_subject * min(subj, 2)
             reasons.append(f"{len(in_body)} mention(s) of {subject} in the text")
@@ -562,12 +589,16 @@ class _Relevance:
 
     def _topic_near(self, focus: list[_Hit], count_products: bool) -> tuple[float, list[str]]:
         """Weight of topic vocabulary within `window` tokens of another subject mention."""
+        if not focus:
+            return 0.0, []
         positions = sorted(h.start for h in focus)
         window, count = self.cfg.window, len(positions)
-        total, terms, seen = 0.0, list[str](), set[tuple[str, ...]]()
+        total = 0.0
+        terms: list[str] = []
+        seen: set[tuple[str, ...]] = set()
         j = 0
-        for hit, weight in self.topical:  # in text order, so j only moves forward
-            if not count_products and _signals(hit).product:
+        for hit, weight, product in self.topical:  # in text order, so j only moves forward
+            if product and not count_products:
                 continue
             p = hit.start
             while j < count and positions[j] < p:
@@ -577,7 +608,7 @@ class _Relevance:
                 after < count and positions[after] - p <= window
             ):
                 total += weight
-                if len(terms) < 3 and hit.phrase not in seen:
-                    seen.add(hit.phrase)
+                if len(terms) < 3 and hit.entry.phrase not in seen:
+                    seen.add(hit.entry.phrase)
                     terms.append(_surface(self.doc, hit))
         return total, terms

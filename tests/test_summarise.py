@@ -9,10 +9,13 @@ from hypothesis import strategies as st
 
 from bot.summarise import (
     _BOILERPLATE,
+    _BOUNDARY,
     _BYLINE,
     _DATELINE,
     MAX_SUMMARY_CHARS,
     ExtractiveSummariser,
+    _lower_words,
+    _repeats,
     extractive_summary,
     split_sentences,
     strip_boilerplate,
@@ -278,3 +281,33 @@ def test_summary_and_stripping_follow_their_definitions(parts: list[str], title:
     lines = (" ".join(line.split()) for line in stripped.splitlines())
     assert strip_boilerplate(text) == "\n".join(line for line in lines if line)
     assert extractive_summary(title, text) == _summary_by_definition(title, text)
+
+
+_MIXED = st.text(
+    st.sampled_from([*string.printable, "\u00e9", "\u0130", "\u00df", "\u2026", "\u201d", "_"]),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_MIXED, st.text(max_size=60)))
+def test_words_are_the_lowered_regex_words(text: str) -> None:
+    assert _lower_words(text) == [w.lower() for w in re.findall(r"\w+", text)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sets(st.sampled_from("abcdefgh")), st.lists(st.sampled_from("abcdefgh")))
+def test_repeats_is_the_overlap_of_word_sets(title: set[str], words: list[str]) -> None:
+    s = set(words)
+    expected = bool(title and s) and (s <= title or len(title & s) / len(title | s) >= 0.8)
+    assert _repeats(title, words) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(".!?\u2026\"')\u201d\u2019 \n\taA0(["), max_size=40))
+def test_sentence_boundaries_are_the_documented_pattern(line: str) -> None:
+    documented = re.compile(
+        r"([.!?\u2026]+)([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])"
+    )
+    found = [m.span(1) + m.span(2) + m.span() for m in _BOUNDARY.finditer(line)]
+    assert found == [m.span(1) + m.span(2) + m.span() for m in documented.finditer(line)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from itertools import accumulate
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.evaluate import evaluate, format_report, load_items
-from bot.pack import default_pack_path, load_pack
+from bot.pack import Pack, default_pack_path, load_pack
 from bot.tagger import (
     _PUNCT,
     _SCAN_ASCII,
@@ -21,7 +22,10 @@ from bot.tagger import (
     TagResult,
     ThemeScore,
     _Doc,
+    _Entry,
+    _Node,
     stem,
+    tokenize,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -374,3 +378,62 @@ def test_irrelevant_items_can_skip_their_theme_candidates(tagger: Tagger) -> Non
             full.reasons,
         )
         assert lean.candidates == (full.candidates if full.relevant else ())
+
+
+def _pack_phrases(pack: Pack) -> set[str]:
+    rel = pack.relevance
+    lists: list[Iterable[str]] = [rel.entities, rel.products, rel.topic_terms, rel.peers]
+    lists += [rel.other_senses, rel.off_topic_context, rel.yardstick_cues]
+    lists += [theme.terms for theme in pack.themes]
+    return {phrase for phrases in lists for phrase in phrases}
+
+
+def _trie_phrases(
+    level: dict[str, _Node], prefix: tuple[str, ...] = ()
+) -> dict[tuple[str, ...], _Entry]:
+    found: dict[tuple[str, ...], _Entry] = {}
+    for token, node in level.items():
+        toks = (*prefix, token)
+        if node.entry is not None:
+            found[toks] = node.entry
+        found.update(_trie_phrases(node.longer, toks))
+    return found
+
+
+def test_the_lexicon_holds_every_pack_phrase(tagger: Tagger) -> None:
+    phrases = _trie_phrases(tagger._index)
+    expected = {tuple(tokenize(p)) for p in _pack_phrases(tagger.pack)} - {()}
+    assert set(phrases) == expected
+    assert all(entry.phrase == toks for toks, entry in phrases.items())
+
+
+def _longest_first(
+    tokens: list[str], phrases: dict[tuple[str, ...], _Entry]
+) -> list[tuple[int, int, _Entry]]:
+    """The definition: at each position the longest phrase; matched tokens are used up."""
+    hits, i, longest = [], 0, max(map(len, phrases))
+    while i < len(tokens):
+        for size in range(min(longest, len(tokens) - i), 0, -1):
+            entry = phrases.get(tuple(tokens[i : i + size]))
+            if entry is not None:
+                hits.append((i, i + size, entry))
+                i += size
+                break
+        else:
+            i += 1
+    return hits
+
+
+_META_TAGGER = Tagger(load_pack())
+# Pack phrases and their words, so that texts run through many overlapping phrases.
+_PHRASES = sorted(_pack_phrases(_META_TAGGER.pack))
+_PHRASE_PARTS = [*_PHRASES, *sorted({w for p in _PHRASES for w in p.split()}), ".", "and"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PHRASE_PARTS), max_size=30))
+def test_matching_takes_the_longest_phrase_first(parts: list[str]) -> None:
+    doc = _Doc(" ".join(parts))
+    phrases = _trie_phrases(_META_TAGGER._index)
+    hits = [(h.start, h.end, h.entry) for h in _META_TAGGER._match(doc)]
+    assert hits == _longest_first(doc.tokens, phrases)
