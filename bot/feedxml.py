@@ -32,7 +32,7 @@ from xml.parsers import expat
 # feedparser's own rules, so that every value is decided exactly as feedparser decides it.
 from feedparser.api import StrictFeedParser, replace_doctype
 from feedparser.datetimes import _parse_date
-from feedparser.encodings import convert_to_utf8
+from feedparser.encodings import RE_XML_PI_ENCODING, convert_to_utf8, parse_content_type
 from feedparser.html import _cp1252
 from feedparser.sanitizer import _HTMLSanitizer, _sanitize_html
 from feedparser.urls import _urljoin, make_safe_absolute_uri
@@ -74,18 +74,69 @@ def parse(body: bytes, *, url: str, content_type: str | None) -> RawFeed | None:
 
 def _utf8_document(body: bytes, url: str, content_type: str | None) -> bytes | None:
     """The exact bytes feedparser's strict parser would read, if it would read them cleanly."""
-    headers = {"content-type": content_type or "application/xml", "content-location": url}
-    result: dict[str, Any] = {}
-    data = convert_to_utf8(headers, body, result)
-    if result.get("bozo") or not result.get("encoding"):
-        return None
-    version, replaced, entities = replace_doctype(data)
-    if version or entities or replaced != data:
-        return None
+    data = _plain_utf8(body, content_type or "application/xml")
+    if data is None:
+        headers = {"content-type": content_type or "application/xml", "content-location": url}
+        result: dict[str, Any] = {}
+        data = convert_to_utf8(headers, body, result)
+        if result.get("bozo") or not result.get("encoding"):
+            return None
+    if _may_have_doctype(data):
+        version, replaced, entities = replace_doctype(data)
+        if version or entities or replaced != data:
+            return None
     return bytes(data)
 
 
+def _plain_utf8(body: bytes, content_type: str) -> bytes | None:
+    """``convert_to_utf8`` for UTF-8 served as XML without a charset; None otherwise.
+
+    Then feedparser decodes as UTF-8 and only rewrites the XML declaration. Its search
+    for an encoding declaration runs to the end of the first line, which for a feed on
+    one line is the whole body: a plain substring test answers first.
+    """
+    mime, charset = parse_content_type(content_type)
+    if charset or not (
+        mime in _XML_MEDIA_TYPES or (mime.startswith("application/") and mime.endswith("+xml"))
+    ):
+        return None
+    if body[:1] != b"<" or body[1:2] == b"\x00":  # a byte order mark or a wide encoding
+        return None
+    line_end = body.find(b"\n")
+    if body.find(b"encoding=", 0, len(body) if line_end < 0 else line_end) >= 0:
+        declared = RE_XML_PI_ENCODING.match(body)
+        if declared is not None and declared.group(1).lower() not in (b"", b"utf-8"):
+            return None
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    # UTF-8 never holds a ">" byte inside a character: the bytes match where the text would.
+    declaration = _XML_DECLARATION.match(body)
+    if declaration is None:
+        return _UTF8_DECLARATION + b"\n" + body
+    return _UTF8_DECLARATION + body[declaration.end() :]
+
+
+def _may_have_doctype(data: bytes) -> bool:
+    """False when ``replace_doctype`` surely returns ``data`` unchanged, with no entities."""
+    first = _FIRST_ELEMENT.search(data)
+    # feedparser's prolog is data[:start + 1], and empty when the element starts at 0.
+    return first is not None and data.find(b"<!", 0, first.start() + 1) >= 0
+
+
 # --- feedparser's vocabulary --------------------------------------------------------------
+
+# feedparser's own patterns and constants in convert_to_utf8 and replace_doctype.
+_XML_MEDIA_TYPES: Final = (
+    "application/xml",
+    "application/xml-dtd",
+    "application/xml-external-parsed-entity",
+)
+_XML_DECLARATION: Final = re.compile(rb"^<\?xml[^>]*?>")
+_UTF8_DECLARATION: Final = b"<?xml version='1.0' encoding='utf-8'?>"
+_FIRST_ELEMENT: Final = re.compile(rb"<\w")
 
 _MATCH: Final = {uri.lower(): prefix for uri, prefix in StrictFeedParser.namespaces.items()}
 _HANDLED: Final = frozenset(
@@ -220,14 +271,6 @@ class _Reader:
         self.guidislink = False
         self.feed: dict[str, Any] = {}
         self.entries: list[dict[str, Any]] = []
-        self.starters: dict[str, Callable[[str, dict[str, str]], None]] = {
-            kind: getattr(self, "_start_" + kind) for kind in _ALL_KINDS
-        }
-        self.enders: dict[str, Callable[[_Frame], None]] = {
-            kind: getattr(self, "_end_" + kind)
-            for kind in (*_ALL_KINDS, "rss", "feed")
-            if hasattr(self, "_end_" + kind)
-        }
 
     def read(self, data: bytes) -> RawFeed:
         parser = expat.ParserCreate(None, " ")
@@ -289,7 +332,7 @@ class _Reader:
         if not frames:
             self._start_root(key, attrs_d)
         elif kind in _CHILDREN.get(frames[-1].kind, ()):
-            self.starters[kind](key, attrs_d)
+            _STARTERS[kind](self, key, attrs_d)
         else:
             raise _Decline
         frames[-1].epoch = self.epoch  # every starter pushes exactly one frame
@@ -298,9 +341,9 @@ class _Reader:
         frame = self.frames.pop()
         if frame.epoch != self.epoch and self._name(name)[0] != frame.key:
             raise _Decline  # a namespace declaration changed what the element is
-        ender = self.enders.get(frame.kind)
+        ender = _ENDERS.get(frame.kind)
         if ender is not None:
-            ender(frame)
+            ender(self, frame)
         self.depth -= 1
 
     # --- names ----------------------------------------------------------------------------
@@ -544,6 +587,9 @@ class _Reader:
         self.entries[-1].setdefault("summary", value)
 
     def _start_link(self, key: str, attrs_d: dict[str, str]) -> None:
+        if not attrs_d:  # no href: the link is the element's text
+            self.frames.append(_Frame(_LINK, key, []))
+            return
         attrs_d = dict(attrs_d)
         rel = attrs_d.setdefault("rel", "alternate")
         attrs_d.setdefault("type", "application/atom+xml" if rel == "self" else "text/html")
@@ -705,6 +751,17 @@ class _Reader:
         return fix_characters(output), ctype
 
 
+# What starts and ends each kind of element (every starter pushes exactly one frame).
+_STARTERS: Final[dict[str, Callable[[_Reader, str, dict[str, str]], None]]] = {
+    kind: getattr(_Reader, "_start_" + kind) for kind in _ALL_KINDS
+}
+_ENDERS: Final[dict[str, Callable[[_Reader, _Frame], None]]] = {
+    kind: getattr(_Reader, "_end_" + kind)
+    for kind in (*_ALL_KINDS, "rss", "feed")
+    if hasattr(_Reader, "_end_" + kind)
+}
+
+
 # --- helpers ------------------------------------------------------------------------------
 
 
@@ -742,11 +799,12 @@ def parse_date(value: str) -> time.struct_time | None:
         year, month, day, hour, minute, second, sign, tz_hours, tz_minutes = match.groups()
         fields = (int(year), int(month), int(day), int(hour), int(minute), int(second))
     offset = timedelta(0)
-    if sign is not None:
+    if sign is not None and tz_hours + tz_minutes != "0000":
         offset = timedelta(hours=int(tz_hours), minutes=int(tz_minutes))
         offset = -offset if sign == "-" else offset
     try:
-        return (datetime(*fields) - offset).utctimetuple()
+        moment = datetime(*fields)
+        return (moment - offset if offset else moment).utctimetuple()
     except (ValueError, OverflowError):
         return _parse_date(value)  # type: ignore[no-any-return]
 
@@ -773,6 +831,9 @@ def _has_cdf(attrs_d: dict[str, str]) -> bool:
 
 def _stable_base(url: str) -> str:
     """feedparser's base URI, which it recomputes at every element; decline if it moves."""
+
+    if is_plain_url(url):
+        return url  # what both steps give: urljoin() leaves it as it is
 
     def step(base: str) -> str:
         return make_safe_absolute_uri(base, base) or base if base else _urljoin(base, base)
@@ -838,12 +899,10 @@ def is_inert(markup: str, limit: int) -> bool:
         return False
     if "<" not in markup:
         return True
-    pos = 0
-    for match in _INERT_TAG.finditer(markup):
-        if markup.find("<", pos) != match.start() or not _tag_is_inert(match):
-            return False
-        pos = match.end()
-    return markup.find("<", pos) < 0
+    tags = _INERT_TAG.findall(markup)
+    # An inert tag holds exactly one "<", its first character: so every "<" starts one
+    # exactly when there are as many tags as "<".
+    return len(tags) == markup.count("<") and all(map(_tag_is_inert, tags))
 
 
 def _entities_are_plain(markup: str) -> bool:
@@ -852,8 +911,8 @@ def _entities_are_plain(markup: str) -> bool:
     return all(name in _ENTITY_NAMES for name in _NAMED_ENTITY.findall(markup))
 
 
-def _tag_is_inert(match: re.Match[str]) -> bool:
-    closing, name, attrs, self_closing = match.groups()
+def _tag_is_inert(tag: tuple[str, str, str, str]) -> bool:
+    closing, name, attrs, self_closing = tag
     name = name.lower()
     if name not in _INERT_ELEMENTS:
         return False

@@ -276,13 +276,20 @@ def _collapse(line: str) -> str:
 
 def _layout(marked: str) -> str:
     """Collapse whitespace, then turn block marks into line and paragraph breaks."""
+    if "\x00" not in marked and "\n" not in marked:
+        return _collapse(marked)  # one paragraph of one line
     paragraphs: list[str] = []
     for block in marked.split(_PARA_MARK):
-        parts = block.replace(_LINE_MARK, "\n").split("\n")
-        lines = [_collapse(part) for part in parts if part]
-        joined = "\n".join(line for line in lines if line)
-        if joined:
-            paragraphs.append(joined)
+        if not block:
+            continue
+        if "\x00" in block:
+            block = block.replace(_LINE_MARK, "\n")
+        if "\n" in block:
+            block = "\n".join(line for line in map(_collapse, block.split("\n")) if line)
+        else:
+            block = _collapse(block)
+        if block:
+            paragraphs.append(block)
     return "\n\n".join(paragraphs)
 
 
@@ -295,39 +302,41 @@ def _walk_simple(html: str, sink: _TextSink) -> bool:
         if html:
             sink.handle_data(unescape(html))
         return True
-    events: list[str | re.Match[str]] = []
-    pos = 0
-    for match in _SIMPLE_TAG.finditer(html):
-        start = match.start()
-        if html.find("<", pos, start) >= 0:
-            return False  # a "<" that is not a simple tag
-        if start > pos:
-            events.append(html[pos:start])
-        closing, name, attrs, self_closing = match.groups()
-        if (closing and (attrs or self_closing)) or name.lower() in _RAW_TEXT_TAGS:
-            return False
-        events.append(match)
-        pos = match.end()
-    if pos < len(html):
-        if html.find("<", pos) >= 0:
-            return False
-        events.append(html[pos:])
-    for event in events:
-        if isinstance(event, str):
-            sink.handle_data(unescape(event))
-            continue
-        closing, name, attrs, self_closing = event.groups()
-        tag = name.lower()
-        if closing:
-            sink.handle_endtag(tag)
-            continue
-        # Only anchors read their attributes; the values hold no "&" to unescape.
-        pairs = _attributes(attrs) if tag == "a" else []
-        if self_closing:
-            sink.handle_startendtag(tag, pairs)
-        else:
-            sink.handle_starttag(tag, pairs)
+    # [text, closing, name, attributes, self-closing, text, ...]: five items per tag.
+    parts = _SIMPLE_TAG.split(html)
+    closings, names, attributes, self_closings, texts = (parts[at::5] for at in range(1, 6))
+    # A simple tag holds exactly one "<", its first character: so every "<" starts one
+    # exactly when there are as many tags as "<".
+    if len(names) != html.count("<"):
+        return False
+    names = [name.lower() for name in names]
+    if not _RAW_TEXT_TAGS.isdisjoint(names) or any(
+        closing and (attrs or self_closing)
+        for closing, attrs, self_closing in zip(closings, attributes, self_closings, strict=True)
+    ):
+        return False
+    if parts[0]:
+        sink.handle_data(unescape(parts[0]))
+    for name, closing, attrs, self_closing, text in zip(
+        names, closings, attributes, self_closings, texts, strict=True
+    ):
+        _emit_tag(sink, name, closing, attrs, self_closing)
+        if text:
+            sink.handle_data(unescape(text))
     return True
+
+
+def _emit_tag(sink: _TextSink, name: str, closing: str, attrs: str, self_closing: str) -> None:
+    """One tag's event; ``name`` is lowercased."""
+    if closing:
+        sink.handle_endtag(name)
+        return
+    # Only anchors read their attributes; the values hold no "&" to unescape.
+    pairs = _attributes(attrs) if name == "a" else []
+    if self_closing:
+        sink.handle_startendtag(name, pairs)
+    else:
+        sink.handle_starttag(name, pairs)
 
 
 def _attributes(source: str) -> list[tuple[str, str | None]]:

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import contextlib
 import io
 import multiprocessing
 import os
 import re
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import feedparser
@@ -40,6 +43,7 @@ EARLIEST_DATE = datetime(1995, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(days=1)
 # Internal entities survive only as short literal text, so no expansion can grow.
 ENTITY_VALUE_LIMIT = 64
+_NO_TEXT = htmltext.ExtractedText("", ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +174,7 @@ def _build(
     )
     return ParsedFeed(
         url=url,
-        title=_text_field(feed, "title", TITLE_LIMIT, one_line=True),
+        title=_text_field(_get(feed, "title"), _get(feed, "title_detail"), TITLE_LIMIT),
         link=_http_url(_get(feed, "link"), url),
         ttl_minutes=_ttl(_get(feed, "ttl")),
         entries=entries,
@@ -196,22 +200,27 @@ def _bozo_text(result: Mapping[str, Any]) -> str | None:
 
 
 def _entry(raw: Mapping[str, Any], *, base: str, fetched_at: datetime) -> ParsedEntry:
-    summary = _html_field(raw, "summary", SUMMARY_LIMIT, base)
-    content = _content(raw, base)
+    get = _getter(raw)
+    summary = _html_field(get("summary"), get("summary_detail"), SUMMARY_LIMIT, base)
+    content = _content(get("content"), base)
     published, missing = entry_date(raw, fetched_at)
-    links = _unique([*summary.links, *content.links])
     return ParsedEntry(
-        guid=_guid(_get(raw, "id")),
-        link=_http_url(_get(raw, "link"), base),
-        title=_text_field(raw, "title", TITLE_LIMIT, one_line=True),
-        author=_text_field(raw, "author", AUTHOR_LIMIT, one_line=True) or None,
+        guid=_guid(get("id")),
+        link=_http_url(get("link"), base),
+        title=_text_field(get("title"), get("title_detail"), TITLE_LIMIT),
+        author=_text_field(get("author"), get("author_detail"), AUTHOR_LIMIT) or None,
         published=published,
         published_was_missing=missing,
         summary_text=summary.text,
         content_text=content.text,
-        links=tuple(links[: htmltext.MAX_LINKS]),
-        categories=_categories(_get(raw, "tags")),
+        links=_links(summary.links, content.links),
+        categories=_categories(get("tags")),
     )
+
+
+def _getter(mapping: Mapping[str, Any]) -> Callable[[str], Any]:
+    """``_get`` bound to one mapping."""
+    return partial(dict.get, mapping) if isinstance(mapping, dict) else mapping.get
 
 
 def _is_plain(detail: Any) -> bool:
@@ -219,30 +228,29 @@ def _is_plain(detail: Any) -> bool:
     return isinstance(detail, (dict, Mapping)) and detail.get("type") == "text/plain"
 
 
-def _text_field(raw: Mapping[str, Any], key: str, limit: int, *, one_line: bool) -> str:
-    value = _get(raw, key)
+def _text_field(value: Any, detail: Any, limit: int) -> str:
+    """A one-line field (title, author)."""
     if not isinstance(value, str) or not value:
         return ""
-    if _is_plain(_get(raw, f"{key}_detail")):
+    if _is_plain(detail):
         text = htmltext.plain_text(value, limit=limit * 2)
     else:
         text = htmltext.html_to_text(value, limit=limit * 2)
-    if one_line:
+    # Both leave single spaces between words: only line breaks are left to fold.
+    if "\n" in text:
         text = htmltext.one_line(text)
     return htmltext.cap(text, limit)
 
 
-def _html_field(raw: Mapping[str, Any], key: str, limit: int, base: str) -> htmltext.ExtractedText:
-    value = _get(raw, key)
+def _html_field(value: Any, detail: Any, limit: int, base: str) -> htmltext.ExtractedText:
     if not isinstance(value, str):
-        return htmltext.ExtractedText("", ())
-    return _extract(value, _get(raw, f"{key}_detail"), limit, base)
+        return _NO_TEXT
+    return _extract(value, detail, limit, base)
 
 
-def _content(raw: Mapping[str, Any], base: str) -> htmltext.ExtractedText:
+def _content(blocks: Any, base: str) -> htmltext.ExtractedText:
     """The entry's full content (content:encoded, Atom content); the richest one wins."""
-    best = htmltext.ExtractedText("", ())
-    blocks = _get(raw, "content")
+    best = _NO_TEXT
     if not isinstance(blocks, list):
         return best
     for block in blocks[:5]:
@@ -260,6 +268,12 @@ def _extract(value: str, detail: Any, limit: int, base: str) -> htmltext.Extract
     return htmltext.extract(value, limit=limit, base_url=base)
 
 
+def _links(summary: tuple[str, ...], content: tuple[str, ...]) -> tuple[str, ...]:
+    if not content:  # extract's links are already unique and at most MAX_LINKS
+        return summary
+    return tuple(_unique([*summary, *content])[: htmltext.MAX_LINKS])
+
+
 def entry_date(raw: Mapping[str, Any], fetched_at: datetime) -> tuple[datetime, bool]:
     """(published, was_missing): UTC; the fetch time stands in for a missing or absurd date."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
@@ -274,6 +288,10 @@ def entry_date(raw: Mapping[str, Any], fetched_at: datetime) -> tuple[datetime, 
 
 def _struct_to_utc(value: Any) -> datetime | None:
     # feedparser hands back time.struct_time already shifted to UTC.
+    if isinstance(value, time.struct_time):
+        # What timegm() and fromtimestamp() give whenever the fields make a valid date.
+        with contextlib.suppress(TypeError, ValueError):
+            return datetime(*value[:6], tzinfo=UTC)
     try:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (TypeError, ValueError, OverflowError, OSError):

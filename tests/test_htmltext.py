@@ -214,6 +214,38 @@ def test_finishing_laid_out_text_gives_what_scrub_then_tidy_give(text: str) -> N
     assert htmltext._finish(laid, controls=True) == expected
 
 
+LAYOUT_PIECES = st.sampled_from(
+    [htmltext._PARA_MARK, htmltext._LINE_MARK, "\n", " ", "  ", "\t", "\r", "\xa0", "a", "é", "b c"]
+)
+
+
+def layout_by_definition(marked: str) -> str:
+    paragraphs = []
+    for block in marked.split(htmltext._PARA_MARK):
+        parts = block.replace(htmltext._LINE_MARK, "\n").split("\n")
+        lines = [" ".join(part.split()) for part in parts]
+        joined = "\n".join(line for line in lines if line)
+        if joined:
+            paragraphs.append(joined)
+    return "\n\n".join(paragraphs)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(LAYOUT_PIECES, max_size=20).map("".join))
+def test_layout_gives_what_its_definition_gives(marked: str) -> None:
+    assert htmltext._layout(marked) == layout_by_definition(marked)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(SCRUB_PIECES, LAYOUT_PIECES, WHITESPACE_TEXT), max_size=30).map("".join))
+def test_text_without_line_breaks_is_already_one_line(text: str) -> None:
+    # bot.parse skips one_line() for such text.
+    for limit in (5, 40, 500):
+        for result in (plain_text(text, limit=limit), html_to_text(text, limit=limit)):
+            if "\n" not in result:
+                assert htmltext.one_line(result) == result
+
+
 URL_PIECES = st.sampled_from(
     ["http", "https", "HTTP", "ftp", "urn", "javascript", ":", "//", "/", "a.example", "ü",
      "?", "#", ";", "&", "=", "'", "%20", " ", "\t", "[", "]", "@", "x", "..", ".", "-", "8080"]

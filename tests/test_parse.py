@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import pickle
 import time
 import tracemalloc
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import parse as parse_module
 from bot.parse import (
     ParsedFeed,
     make_parse_executor,
@@ -333,3 +335,29 @@ def test_fast_path_and_feedparser_agree(body: bytes) -> None:
         fast=False,
     )
     assert fast == slow
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        (2024, 7, 24, 12, 0, 0),
+        (2024, 2, 29, 23, 59, 59),
+        (2023, 2, 29, 0, 0, 0),  # no such day: timegm rolls it over
+        (2024, 7, 24, 12, 0, 60),  # a leap second
+        (1970, 1, 1, 0, 0, 0),
+        (1, 1, 1, 0, 0, 0),
+        (9999, 12, 31, 23, 59, 59),
+        (10000, 1, 1, 0, 0, 0),
+        (2024, 13, 1, 0, 0, 0),
+        (2024, 7, 24.5, 12, 0, 0),
+    ],
+)
+def test_time_tuples_convert_as_timegm_and_fromtimestamp_convert_them(
+    fields: tuple[float, ...],
+) -> None:
+    value = time.struct_time((*fields, 0, 1, 0))
+    try:
+        expected: datetime | None = datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        expected = None
+    assert parse_module._struct_to_utc(value) == expected
