@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.caches import WORD_CACHE
 from bot.claims.figures import extract_figures
 
 LEAD_WORDS = 60
@@ -271,7 +272,7 @@ def _minhash_bands(words: frozenset[int]) -> list[str]:
     return [prefix + blake2b(mins[at:end], digest_size=6).hexdigest() for prefix, at, end in _BANDS]
 
 
-@functools.lru_cache(maxsize=1 << 14)
+@functools.lru_cache(maxsize=WORD_CACHE)
 def _row_lanes(value: int) -> int:
     """A word's MinHash row values as one integer: row 0 in the top lane, each 32-bit value
     in a 40-bit lane whose spare bits leave room for a guard bit (see _minhash_bands).
@@ -366,7 +367,7 @@ def _tokens(text: str) -> list[str]:
     return list(filter(None, map(_clean, raw)))
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=WORD_CACHE)
 def _clean(raw: str) -> str:
     """A raw token's stem, or "" for a stop word (cached: news vocabulary repeats)."""
     token = _stem(raw.removesuffix("'s").lstrip("$").replace(",", ""))
@@ -392,7 +393,7 @@ def _hashed(values: Iterable[str]) -> frozenset[int]:
     return frozenset(list(dict.fromkeys(hashes))[:MAX_FEATURES])
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=WORD_CACHE)
 def _hash32(token: str) -> int:
     return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=4).digest(), "big")
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate, chain, compress, count, islice
 from typing import NamedTuple
 
+from bot.caches import WORD_CACHE
 from bot.pack import Pack, TaggingConfig
 
 # Kinds of feature a lexicon phrase can carry.
@@ -90,7 +91,7 @@ class _StemCache(dict[str, str]):
     """word -> stem; looked up with ``map(cache.__getitem__, words)``, which stays in C for
     every word already seen (news vocabulary repeats)."""
 
-    limit = 200_000
+    limit = WORD_CACHE
 
     def __missing__(self, word: str) -> str:
         if len(self) >= self.limit:
@@ -114,7 +115,7 @@ class _TokenCache(dict[str, tuple[str, ...]]):
     """piece -> its tokens. Scanning text is the tagger's main cost, and the same pieces
     ("the", "model.") recur in every item, so each distinct piece is scanned once."""
 
-    limit = 50_000
+    limit = WORD_CACHE
 
     def __missing__(self, piece: str) -> tuple[str, ...]:
         if len(self) >= self.limit:
@@ -127,7 +128,7 @@ class _BoundsCache(dict[str, tuple[int, ...]]):
     """piece -> start of token 0, end of token 0, start of token 1, ...; filled only for
     the pieces that evidence and reasons quote."""
 
-    limit = 50_000
+    limit = WORD_CACHE
 
     def __missing__(self, piece: str) -> tuple[int, ...]:
         if len(self) >= self.limit:

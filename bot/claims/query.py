@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress
 
+from bot.caches import WORD_CACHE
 from bot.claims.figures import Figure, figure_tokens, find_figures
 
 MAX_QUERY_CHARS = 2000
@@ -191,11 +192,11 @@ class _ChunkForms(dict[str, tuple[str, ...]]):
         return forms
 
 
-_MAX_CHUNKS = 1 << 16
+_MAX_CHUNKS = WORD_CACHE
 _CHUNK_FORMS = _ChunkForms()
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=WORD_CACHE)
 def _forms(raw: str) -> tuple[str, ...]:
     # Cached: coverage repeats its vocabulary, and linking tokenises every relevant item.
     return tuple(_versions(_stem(raw)))
@@ -242,7 +243,7 @@ def finish_tokens(words: list[str]) -> list[str]:
     return list(filter(_is_term, _with_bigrams(words)))
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=WORD_CACHE)
 def _is_term(word: str) -> bool:
     # Cached, and called from filter(), so a word seen before costs no Python frame.
     return word not in STOPWORDS and not _is_bare_number(word)
