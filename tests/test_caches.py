@@ -1,0 +1,44 @@
+"""Per-word caches stay bounded however large the vocabulary (a long-running parse worker
+sees new names and numbers every day)."""
+
+from __future__ import annotations
+
+import random
+
+from bot import cluster, tagger
+from bot.caches import WORD_CACHE
+from bot.claims import query
+from bot.pack import load_pack
+
+
+def test_per_word_caches_never_pass_their_size() -> None:
+    rng = random.Random(5)
+    letters = "bcdfghklmnprstvz"
+    words = {
+        "".join(rng.choice(letters) + rng.choice("aeiou") for _ in range(4)) for _ in range(60_000)
+    }
+    vocabulary = sorted(words)
+    tag = tagger.Tagger(load_pack())
+    for start in range(0, len(vocabulary), 200):
+        text = " ".join(
+            f"{word}." if n % 9 == 0 else word
+            for n, word in enumerate(vocabulary[start : start + 200])
+        )
+        title = " ".join(vocabulary[start : start + 8]).title()
+        tag.tag(title, text)
+        cluster.band_keys(cluster.signature(title, text))
+        query.words_of(text)
+    assert len(vocabulary) > 2 * WORD_CACHE  # every cache was offered more than it holds
+    sizes = {
+        "cluster clean": cluster._clean.cache_info().currsize,
+        "cluster hash": cluster._hash32.cache_info().currsize,
+        "cluster minhash rows": cluster._row_lanes.cache_info().currsize,
+        "tagger stems": len(tagger._STEMS),
+        "tagger tokens": len(tagger._TOKENS),
+        "tagger bounds": len(tagger._BOUNDS),
+        "query chunks": len(query._CHUNK_FORMS),
+        "query forms": query._forms.cache_info().currsize,
+        "query terms": query._is_term.cache_info().currsize,
+    }
+    assert max(sizes.values()) <= WORD_CACHE, sizes
+    assert sizes["query forms"] == WORD_CACHE  # and they are used
