@@ -38,7 +38,7 @@ import re
 import struct
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.caches import WORD_CACHE
@@ -119,6 +119,18 @@ class Signature:
     names: frozenset[int] = frozenset()
     versions: frozenset[int] = frozenset()
     hour: int | None = None  # publication time, whole hours since the Unix epoch
+    # One bit per word (its hash's low bits), and how many words share a bit with another:
+    # together they bound the words two signatures share (see _reaches), so most
+    # comparisons end without intersecting the sets.
+    sketch: int = field(default=0, init=False, compare=False, repr=False)
+    collided: int = field(default=0, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        sketch = 0
+        for word in self.words:
+            sketch |= 1 << (word & _SKETCH_MASK)
+        object.__setattr__(self, "sketch", sketch)
+        object.__setattr__(self, "collided", len(self.words) - sketch.bit_count())
 
     def dumps(self) -> str:
         """Compact ASCII form for storage (about 5.4 characters per feature)."""
@@ -185,7 +197,24 @@ def evidence(a: Signature, b: Signature) -> float:
     Not normalised by length on purpose: a shared figure or a rare name is evidence however
     long the stories are, and salient features rarely coincide by chance.
     """
-    shared = len(a.words & b.words)
+    return _points(a, b, len(a.words & b.words))
+
+
+def _reaches(a: Signature, b: Signature, needed: float) -> bool:
+    """evidence(a, b) >= needed. Shared words sit on the sketches' common bits, several on
+    one bit only where a signature's words collide, so there are at most that many common
+    bits plus either side's collisions. Counted with that many shared words, the evidence
+    is at least the real one (every step of _points grows with the count, in floating
+    point too), so falling short of `needed` then settles it."""
+    common = (a.sketch & b.sketch).bit_count()
+    at_most = min(common + min(a.collided, b.collided), len(a.words), len(b.words))
+    if _points(a, b, at_most) < needed:
+        return False
+    return evidence(a, b) >= needed
+
+
+def _points(a: Signature, b: Signature, shared_words: int) -> float:
+    shared = shared_words
     # Shared words give the Jaccard overlap: shared / the size of the union, without
     # building the union. Terms that come to zero are skipped (adding 0.0 changes no sum).
     points = POINTS_WORDING * (shared / (len(a.words) + len(b.words) - shared)) if shared else 0.0
@@ -216,12 +245,12 @@ def is_same_story(a: Signature, b: Signature, *, hours_apart: float | None = Non
     """
     if hours_apart is None:
         if a.hour is None or b.hour is None:
-            return evidence(a, b) >= NEEDED_UNKNOWN_TIME
+            return _reaches(a, b, NEEDED_UNKNOWN_TIME)
         hours_apart = float(a.hour - b.hour)
     gap = abs(hours_apart)
     if gap > MAX_HOURS_APART:
         return False
-    return evidence(a, b) >= NEEDED_AT_ONCE + NEEDED_PER_HOUR * gap  # needed(), gap <= max
+    return _reaches(a, b, NEEDED_AT_ONCE + NEEDED_PER_HOUR * gap)  # needed(), gap <= max
 
 
 def needed(hours_apart: float | None) -> float:
@@ -398,6 +427,7 @@ def _hash32(token: str) -> int:
     return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=4).digest(), "big")
 
 
+_SKETCH_MASK = 1023  # 1,024 bits: ~65 words each, so ~4 bits in common by chance
 _ROW_BYTES = 4 * BANDS * ROWS
 _ROW_BITS = 32
 _LANE_BITS = 40

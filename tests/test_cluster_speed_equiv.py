@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import re
 import unicodedata
 
@@ -87,3 +88,36 @@ def test_evidence_and_verdict_follow_the_definition(
     expected = points >= needed(gap) and not (gap is not None and abs(gap) > 72.0)
     assert is_same_story(a, b, hours_apart=hours_apart) == expected
     assert not (gap is not None and math.isnan(gap)) or not expected
+
+
+def test_the_word_sketch_never_changes_a_verdict() -> None:
+    """Pairs of story-sized signatures (32-bit word hashes, ~65 words) sharing anything
+    from nothing to everything, with figures and names around the threshold: the verdict
+    with the sketch's early exit is the verdict of the full evidence."""
+    rng = random.Random(11)
+    for _ in range(4000):
+        pool = [rng.getrandbits(32) for _ in range(130)]
+        shared = rng.randint(0, 65)
+        a = Signature(
+            frozenset(pool[:65]),
+            figures=frozenset(rng.sample(range(6), rng.randint(0, 2))),
+            names=frozenset(rng.sample(range(8), rng.randint(0, 3))),
+            hour=100,
+        )
+        b = Signature(
+            frozenset(pool[65 - shared : 130 - shared]),
+            figures=frozenset(rng.sample(range(6), rng.randint(0, 2))),
+            names=frozenset(rng.sample(range(8), rng.randint(0, 3))),
+            hour=100 + rng.randint(0, 30),
+        )
+        gap = float(b.hour - a.hour) if b.hour is not None else 0.0
+        expected = evidence(a, b) >= needed(gap)
+        assert is_same_story(a, b) == expected
+
+
+def test_words_colliding_in_the_sketch_still_count() -> None:
+    """Sixty-five shared words that all land on one sketch bit: still copies."""
+    words = frozenset(k * 1024 + 7 for k in range(65))
+    a, b = Signature(words, hour=10), Signature(words, hour=10)
+    assert a.sketch == b.sketch == 1 << 7
+    assert evidence(a, b) == cluster.POINTS_WORDING and is_same_story(a, b)
