@@ -121,16 +121,9 @@ class Signature:
     hour: int | None = None  # publication time, whole hours since the Unix epoch
     # One bit per word (its hash's low bits), and how many words share a bit with another:
     # together they bound the words two signatures share (see _reaches), so most
-    # comparisons end without intersecting the sets.
-    sketch: int = field(default=0, init=False, compare=False, repr=False)
+    # comparisons end without intersecting the sets. Worked out on first comparison.
+    sketch: int = field(default=-1, init=False, compare=False, repr=False)
     collided: int = field(default=0, init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        sketch = 0
-        for word in self.words:
-            sketch |= 1 << (word & _SKETCH_MASK)
-        object.__setattr__(self, "sketch", sketch)
-        object.__setattr__(self, "collided", len(self.words) - sketch.bit_count())
 
     def dumps(self) -> str:
         """Compact ASCII form for storage (about 5.4 characters per feature)."""
@@ -206,11 +199,21 @@ def _reaches(a: Signature, b: Signature, needed: float) -> bool:
     bits plus either side's collisions. Counted with that many shared words, the evidence
     is at least the real one (every step of _points grows with the count, in floating
     point too), so falling short of `needed` then settles it."""
-    common = (a.sketch & b.sketch).bit_count()
+    common = (_sketch(a) & _sketch(b)).bit_count()
     at_most = min(common + min(a.collided, b.collided), len(a.words), len(b.words))
     if _points(a, b, at_most) < needed:
         return False
     return evidence(a, b) >= needed
+
+
+def _sketch(sig: Signature) -> int:
+    if sig.sketch < 0:
+        sketch = 0
+        for word in sig.words:
+            sketch |= 1 << (word & _SKETCH_MASK)
+        object.__setattr__(sig, "sketch", sketch)  # a cache: the signature does not change
+        object.__setattr__(sig, "collided", len(sig.words) - sketch.bit_count())
+    return sig.sketch
 
 
 def _points(a: Signature, b: Signature, shared_words: int) -> float:

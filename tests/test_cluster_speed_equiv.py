@@ -118,5 +118,5 @@ def test_words_colliding_in_the_sketch_still_count() -> None:
     """Sixty-five shared words that all land on one sketch bit: still copies."""
     words = frozenset(k * 1024 + 7 for k in range(65))
     a, b = Signature(words, hour=10), Signature(words, hour=10)
-    assert a.sketch == b.sketch == 1 << 7
     assert evidence(a, b) == cluster.POINTS_WORDING and is_same_story(a, b)
+    assert a.sketch == b.sketch == 1 << 7 and a.collided == 64
