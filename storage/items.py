@@ -141,7 +141,8 @@ def _keys(entry: NewItem) -> list[tuple[str, str]]:
 def _existing_keys(
     conn: Connection, feed_id: int, entries: Sequence[NewItem]
 ) -> set[tuple[str, str]]:
-    """Every dedupe key of this batch that is already stored, in three queries."""
+    """Every dedupe key of this batch that is already stored: by guid, by URL, and by
+    title for each source (a feed's entries share one)."""
     guids = {e.guid for e in entries if e.guid}
     urls = {e.canonical_url for e in entries if e.canonical_url}
     pairs = {(e.source, e.title_key) for e in entries}

@@ -42,6 +42,11 @@ def make_item(**over: object) -> NewItem:
     return NewItem(**fields)  # type: ignore[arg-type]
 
 
+def same_prefix(sig_a: str, sig_b: str) -> bool:
+    """Test signatures "story:copy": copies of one story share the part before ":"."""
+    return sig_a.split(":")[0] == sig_b.split(":")[0]
+
+
 def never_same(_a: str, _b: str) -> bool:
     return False
 
@@ -239,12 +244,9 @@ def test_near_duplicates_join_one_cluster(db: Database) -> None:
         a = feed_repo.add_feed(s, "https://a.example/feed").id
         b = feed_repo.add_feed(s, "https://b.example/feed").id
 
-    def same(sig_a: str, sig_b: str) -> bool:
-        return sig_a.split(":")[0] == sig_b.split(":")[0]
-
     with db.session() as s:
         first = store_items(
-            s, a, [make_item(signature="story1:a", band_keys=("k1", "k2"))], same
+            s, a, [make_item(signature="story1:a", band_keys=("k1", "k2"))], same_prefix
         ).stored[0]
         copy = store_items(
             s,
@@ -258,7 +260,7 @@ def test_near_duplicates_join_one_cluster(db: Database) -> None:
                     band_keys=("k2", "k3"),
                 )
             ],
-            same,
+            same_prefix,
         ).stored[0]
         unrelated = store_items(
             s,
@@ -273,7 +275,7 @@ def test_near_duplicates_join_one_cluster(db: Database) -> None:
                     band_keys=("k1",),
                 )
             ],
-            same,
+            same_prefix,
         ).stored[0]
     assert copy.cluster_id == first.cluster_id and not copy.new_cluster
     assert unrelated.cluster_id != first.cluster_id and unrelated.new_cluster
@@ -285,9 +287,6 @@ def test_near_duplicates_join_one_cluster(db: Database) -> None:
 def test_a_story_opened_by_a_batch_is_stored_complete(db: Database) -> None:
     """Two copies in one feed's batch open one story: its row has both items, the one
     outlet and every key either brought."""
-
-    def same(sig_a: str, sig_b: str) -> bool:
-        return sig_a.split(":")[0] == sig_b.split(":")[0]
 
     with db.session() as s:
         feed_id = feed_repo.add_feed(s, "https://a.example/feed").id
@@ -304,7 +303,7 @@ def test_a_story_opened_by_a_batch_is_stored_complete(db: Database) -> None:
                     band_keys=("k2", "k3"),
                 ),
             ],
-            same,
+            same_prefix,
         ).stored
     assert stored[0].cluster_id == stored[1].cluster_id
     with db.session() as s:
