@@ -216,9 +216,6 @@ class _Story:
         self.gained.update(dict.fromkeys(entry.band_keys))
         self.sources[entry.source] = None
 
-    def is_copy(self, entry: NewItem, same_story: SameStory) -> bool:
-        return _is_copy(self.signatures, entry, same_story)
-
 
 def _is_copy(signatures: list[str], entry: NewItem, same_story: SameStory) -> bool:
     """Is the entry a copy of a story with these signatures (its newest ones count)?"""
@@ -403,6 +400,6 @@ def _match_batch(
             if story in seen:
                 continue
             seen.add(story)
-            if story.is_copy(entry, same_story):
+            if _is_copy(story.signatures, entry, same_story):
                 return story
     return None
