@@ -15,6 +15,10 @@ from bot.prepare import Prepared
 from storage.db import Database
 from storage.models import Claim, ClaimCoverage, table_of
 
+# Built once: a statement executed again skips SQLAlchemy's cache-key work.
+_INSERT_CLAIMS = insert(table_of(Claim))
+_INSERT_COVERAGE = insert(table_of(ClaimCoverage))
+
 
 def sync_ledger(db: Database, records: list[ClaimRecord]) -> int:
     """Insert or update every ledger claim; ledger claims no longer in the pack go away."""
@@ -63,6 +67,6 @@ def store_claims(session: Session, stored: Sequence[tuple[int, Prepared]]) -> No
             claims.append(claim_values(record, item_id=item_id, search_text=candidate.search_text))
     conn = session.connection()
     if claims:
-        conn.execute(insert(table_of(Claim)), claims)
+        conn.execute(_INSERT_CLAIMS, claims)
     if coverage:
-        conn.execute(insert(table_of(ClaimCoverage)), coverage)
+        conn.execute(_INSERT_COVERAGE, coverage)

@@ -7,6 +7,7 @@ fixed number of statements, whatever its size.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Select, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import Cluster, Item, ItemTheme, table_of
@@ -30,6 +31,38 @@ SameStory = Callable[[str, str], bool]
 _items = table_of(Item)
 _clusters = table_of(Cluster)
 _themes = table_of(ItemTheme)
+
+# Statements built once: SQLAlchemy works out a statement's cache key on every execution
+# unless the same statement object is executed again (it then remembers it), and building
+# and keying a fresh one cost about as much as the database took to run it.
+_INSERT_ITEMS = insert(_items)
+_INSERT_THEMES = insert(_themes)
+_INSERT_CLUSTERS = insert(_clusters)
+_STORED_GUIDS = select(_items.c.guid).where(
+    _items.c.feed_id == bindparam("feed_id"), _items.c.guid.in_(bindparam("guids", expanding=True))
+)
+_STORED_URLS = select(_items.c.canonical_url).where(
+    _items.c.canonical_url.in_(bindparam("urls", expanding=True))
+)
+_STORED_TITLES = select(_items.c.title_key).where(
+    _items.c.source == bindparam("source"),
+    _items.c.title_key.in_(bindparam("titles", expanding=True)),
+)
+_STORY_COUNTS = (
+    select(_items.c.cluster_id, func.count(), func.count(func.distinct(_items.c.source)))
+    .where(_items.c.cluster_id.in_(bindparam("ids", expanding=True)))
+    .group_by(_items.c.cluster_id)
+)
+_UPDATE_STORY = (
+    update(_clusters)
+    .where(_clusters.c.id == bindparam("cid"))
+    .values(
+        item_count=bindparam("items"),
+        source_count=bindparam("sources"),
+        last_seen_at=bindparam("last"),
+        band_keys=func.trim(_clusters.c.band_keys + " " + bindparam("keys")),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -91,7 +124,7 @@ def store_items(
 def _insert_items(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """One executemany with ids reserved beforehand; ids in the order of `rows`."""
     ids = reserve_ids(conn, _items, len(rows))
-    conn.execute(insert(_items), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+    conn.execute(_INSERT_ITEMS, [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
     return ids
 
 
@@ -115,8 +148,13 @@ def reserve_ids(conn: Connection, table: Table, count: int) -> list[int]:
                 {"sequence": sequence, "count": count},
             )
         )
-    top = conn.scalar(select(func.max(table.c.id))) or 0
+    top = conn.scalar(_largest_id(table)) or 0
     return list(range(top + 1, top + 1 + count))
+
+
+@functools.cache
+def _largest_id(table: Table) -> Select[int]:
+    return select(func.max(table.c.id))
 
 
 def _insert_themes(conn: Connection, item_ids: list[int], entries: list[NewItem]) -> None:
@@ -126,7 +164,7 @@ def _insert_themes(conn: Connection, item_ids: list[int], entries: list[NewItem]
         for t in entry.themes
     ]
     if rows:
-        conn.execute(insert(_themes), rows)
+        conn.execute(_INSERT_THEMES, rows)
 
 
 def _keys(entry: NewItem) -> list[tuple[str, str]]:
@@ -148,24 +186,16 @@ def _existing_keys(
     pairs = {(e.source, e.title_key) for e in entries}
     seen: set[tuple[str, str]] = set()
     if guids:
-        rows = conn.execute(
-            select(_items.c.guid).where(_items.c.feed_id == feed_id, _items.c.guid.in_(guids))
-        ).scalars()
+        rows = conn.scalars(_STORED_GUIDS, {"feed_id": feed_id, "guids": list(guids)})
         seen.update(("guid", g) for g in rows if g)
     if urls:
-        rows = conn.execute(
-            select(_items.c.canonical_url).where(_items.c.canonical_url.in_(urls))
-        ).scalars()
+        rows = conn.scalars(_STORED_URLS, {"urls": list(urls)})
         seen.update(("url", u) for u in rows if u)
     titles_by_source: dict[str, set[str]] = defaultdict(set)
     for source, title_key in pairs:
         titles_by_source[source].add(title_key)
     for source, titles in titles_by_source.items():  # a feed's entries share one source
-        found = conn.execute(
-            select(_items.c.title_key).where(
-                _items.c.source == source, _items.c.title_key.in_(titles)
-            )
-        ).scalars()
+        found = conn.scalars(_STORED_TITLES, {"source": source, "titles": list(titles)})
         seen.update(("title", f"{source}\x00{t}") for t in found)
     return seen
 
@@ -248,11 +278,7 @@ class _Assignment:
         touched = {s.id: s for s in self.touched() if s.id is not None and id(s) not in opened}
         if not touched:
             return
-        counts = conn.execute(
-            select(_items.c.cluster_id, func.count(), func.count(func.distinct(_items.c.source)))
-            .where(_items.c.cluster_id.in_(touched))
-            .group_by(_items.c.cluster_id)
-        )
+        counts = conn.execute(_STORY_COUNTS, {"ids": list(touched)})
         rows = [
             {
                 "cid": cluster_id,
@@ -264,17 +290,7 @@ class _Assignment:
             for cluster_id, items, sources in counts
         ]
         if rows:
-            conn.execute(
-                update(_clusters)
-                .where(_clusters.c.id == bindparam("cid"))
-                .values(
-                    item_count=bindparam("items"),
-                    source_count=bindparam("sources"),
-                    last_seen_at=bindparam("last"),
-                    band_keys=func.trim(_clusters.c.band_keys + " " + bindparam("keys")),
-                ),
-                rows,
-            )
+            conn.execute(_UPDATE_STORY, rows)
 
 
 def _assign_clusters(
@@ -332,7 +348,7 @@ def _insert_stories(conn: Connection, stories: list[_Story]) -> None:
         story.id = cluster_id
     if stories:
         conn.execute(
-            insert(_clusters),
+            _INSERT_CLUSTERS,
             [
                 {
                     "id": s.id,

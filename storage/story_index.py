@@ -27,6 +27,8 @@ RELOAD_AFTER = timedelta(days=1)  # drop stories that left the window, by reload
 _items = table_of(Item)
 _clusters = table_of(Cluster)
 _epoch = table_of(StoryEpoch)
+# Built once: a statement executed again skips SQLAlchemy's cache-key work.
+_BUMP_EPOCH = update(_epoch).where(_epoch.c.id == 1).values(n=_epoch.c.n + 1).returning(_epoch.c.n)
 
 
 @dataclass(eq=False)
@@ -63,9 +65,7 @@ class StoryIndex:
     def sync(self, conn: Connection) -> bool:
         """Bump the epoch (its row stays locked until commit) and reload unless only this
         index's own writes moved it. False when the index is not to be used."""
-        epoch = conn.execute(
-            update(_epoch).where(_epoch.c.id == 1).values(n=_epoch.c.n + 1).returning(_epoch.c.n)
-        ).scalar_one_or_none()
+        epoch = conn.execute(_BUMP_EPOCH).scalar_one_or_none()
         if not self.enabled or epoch is None:
             return False
         now = self.clock()
