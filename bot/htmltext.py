@@ -14,6 +14,8 @@ from html import unescape
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
+from bot.spaces import collapse
+
 TITLE_LIMIT = 500
 SUMMARY_LIMIT = 2_000
 CONTENT_LIMIT = 20_000
@@ -90,7 +92,6 @@ _BLANK_LINE = re.compile(r"\n\s*\n")
 # The ASCII characters _CONTROL matches, and the ASCII whitespace other than " " and
 # "\n" (str.split() and \s agree on whitespace), for byte-level checks of ASCII text.
 _ASCII_CONTROLS = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
-_ASCII_SPACES = b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 _UNSAFE_IN_URL = re.compile(r"[\s<>\"']")
 # An absolute http(s) URL that urljoin() and urlsplit() leave exactly as it is: lowercase
 # scheme, plain host, no params (";"), fragment or empty query.
@@ -158,7 +159,7 @@ def plain_text(text: str, *, limit: int = CONTENT_LIMIT) -> str:
 
 def one_line(text: str) -> str:
     """Fold line breaks for fields that are a single line (titles, authors)."""
-    return _collapse(text)
+    return collapse(text)
 
 
 def scrub(text: str) -> str:
@@ -265,19 +266,10 @@ def _drop_controls(text: str) -> str:
     return text if text.isprintable() else _CONTROL.sub("", text)
 
 
-def _collapse(line: str) -> str:
-    """``" ".join(line.split())``, skipping the work for ASCII that is already collapsed."""
-    if line.isascii() and "  " not in line and line[:1] != " " and line[-1:] != " ":
-        raw = line.encode("ascii")
-        if len(raw.translate(None, _ASCII_SPACES)) == len(raw):
-            return line
-    return " ".join(line.split())
-
-
 def _layout(marked: str) -> str:
     """Collapse whitespace, then turn block marks into line and paragraph breaks."""
     if "\x00" not in marked and "\n" not in marked:
-        return _collapse(marked)  # one paragraph of one line
+        return collapse(marked)  # one paragraph of one line
     paragraphs: list[str] = []
     for block in marked.split(_PARA_MARK):
         if not block:
@@ -285,9 +277,9 @@ def _layout(marked: str) -> str:
         if "\x00" in block:
             block = block.replace(_LINE_MARK, "\n")
         if "\n" in block:
-            block = "\n".join(line for line in map(_collapse, block.split("\n")) if line)
+            block = "\n".join(line for line in map(collapse, block.split("\n")) if line)
         else:
-            block = _collapse(block)
+            block = collapse(block)
         if block:
             paragraphs.append(block)
     return "\n\n".join(paragraphs)

@@ -66,6 +66,15 @@ _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 _HOST_JUNK = re.compile(r"[\s/\\@]")  # \s is str.isspace()
 _PATH_SAFE = "/:@!$&'()*+,;=~"
+# The usual shape of a feed link, which `_canonical` can take apart without `urlsplit`: a
+# lower-case scheme and DNS name, no user or port, a path with nothing to escape or decode,
+# a query of printable ASCII. What `urlsplit` would make of it is plain (see _canonical).
+_PLAIN_URL = re.compile(
+    rf"(https?)://({_LABEL}(?:\.{_LABEL})*)"
+    r"(/[A-Za-z0-9\-._~/:@!$&'()*+,;=]*)?"
+    r"(?:\?([!\"$-~]*))?"
+    r"(?:#.*)?"
+)
 _WORDS = re.compile(r"\w+(?:[.'’]\w+)*")
 _ALNUM_RUNS = re.compile(r"[^\W_]+")
 # ASCII letters lower-cased, digits kept, every other byte a space (as _ALNUM_RUNS splits).
@@ -84,6 +93,20 @@ def canonical_url(url: str | None) -> str | None:
 
 
 def _canonical(url: str) -> str | None:
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is None or len(plain[2]) > 253 or "xn--" in plain[2]:
+        return _canonical_split(url)
+    # urlsplit would give this scheme, this host as hostname, no port, this path and query
+    # (neither holds "#", the path no "?"), and the fragment, dropped anyway; the host
+    # already passes _ascii_host, and the path needs no escaping.
+    scheme, host, path, query = plain.groups(default="")
+    if not path or "/." in path:
+        path = _normalise_path(path)
+    query = _normalise_query(query) if query else ""
+    return f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+
+
+def _canonical_split(url: str) -> str | None:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     hostname = parts.hostname

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.claims import query as query_module
 from bot.claims.extract import (
     ABBREVIATIONS,
     candidate_id,
@@ -24,10 +25,13 @@ from bot.claims.ledger import DEFAULT_PACK_DIR, load_ledger
 from bot.claims.link import Linker
 from bot.claims.lookup import ClaimIndex, ClaimRecord, LookupEngine
 from bot.claims.query import (
+    _GLUE_HINT,
     TOKEN_RE,
+    TermFinder,
     _fold,
     _forms,
     _join_versions,
+    _may_glue,
     tokenize,
     tokens_among,
     words_of,
@@ -303,4 +307,90 @@ def _plain_sentences(text: str) -> list[str]:
 @given(st.lists(st.sampled_from(TEXT_PIECES), max_size=30))
 def test_sentences_split_where_the_plain_splitter_splits(parts: list[str]) -> None:
     text = " ".join(parts) if len(parts) % 2 else "".join(parts)
+    assert split_sentences(text) == _plain_sentences(text)
+
+
+MORE_PIECES = [
+    *TEXT_PIECES,
+    "Meta",
+    "AI",
+    "Meta AI",
+    "meta-ai",
+    "open-source",
+    "open\u2014source",
+    "\u2014",
+    "...",
+    "superintelligence",
+    "Superintelligence's",
+    "general",
+    "intelligence",
+    "capital",
+    "expenditure",
+    "monthly",
+    "users",
+    "datacenter",
+    "centres",
+    "agi",
+    "capex",
+    "llama3.1",
+    "gpt-4",
+    "the",
+    "Zuckerberg",
+    "\u0130stanbul",
+    "\u017fo",
+    "\x1c",
+    "\x1f",
+    "\x0b",
+    "\r",
+    "\u2026",
+    "\u2009",
+    "!",
+    "?",
+]
+_FINDER_WANTED = [
+    frozenset({"meta", "ai", "metaai", "opensource", "open", "agi", "datacenter", "user"}),
+    frozenset({"metaai", "agi", "capex", "mau", "opensource", "datacenter"}),
+    frozenset({"zuckerberg", "llama", "llama3", "llama31", "gpt", "gpt4", "h100", "the"}),
+    frozenset({"source", "intelligence", "center", "expenditure", "3", "2024"}),
+]
+# Kept across examples on purpose: a finder's idle chunks come from the texts before.
+_FINDERS = [TermFinder(wanted) for wanted in _FINDER_WANTED]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(MORE_PIECES), max_size=40), st.booleans())
+def test_term_finder_finds_what_tokens_among_finds(parts: list[str], spaced: bool) -> None:
+    text = " ".join(parts) if spaced else "".join(parts)
+    for finder in _FINDERS:
+        assert finder(text) == tokens_among(text, finder.wanted)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_term_finder_on_any_text(text: str) -> None:
+    for finder in _FINDERS:
+        assert finder(text) == tokens_among(text, finder.wanted)
+
+
+def test_term_finder_forgets_idle_chunks_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(query_module, "_MAX_CHUNKS", 3)
+    finder = TermFinder(frozenset({"metaai", "open"}))
+    for text in ["a b c d e", "f g Meta AI", "open h i j", "k meta l ai", "meta\u2014ai"]:
+        assert finder(text) == tokens_among(text, finder.wanted)
+        assert len(finder._idle) <= 3
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.sampled_from(MORE_PIECES), max_size=30), st.booleans())
+def test_may_glue_is_the_glue_pattern_searched(parts: list[str], spaced: bool) -> None:
+    folded = _fold(" ".join(parts) if spaced else "".join(parts))
+    assert _may_glue(folded) == (_GLUE_HINT.search(folded) is not None)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(st.sampled_from(MORE_PIECES), max_size=30), st.booleans())
+def test_sentences_with_any_whitespace_split_as_the_plain_splitter(
+    parts: list[str], spaced: bool
+) -> None:
+    text = " ".join(parts) if spaced else "".join(parts)
     assert split_sentences(text) == _plain_sentences(text)

@@ -194,12 +194,6 @@ WHITESPACE_TEXT = st.text(
 
 
 @settings(max_examples=500, deadline=None)
-@given(WHITESPACE_TEXT)
-def test_collapsing_whitespace_gives_what_split_and_join_give(text: str) -> None:
-    assert htmltext._collapse(text) == " ".join(text.split())
-
-
-@settings(max_examples=500, deadline=None)
 @given(st.text(alphabet=st.characters(max_codepoint=0x3000), max_size=30))
 def test_dropping_controls_gives_what_the_pattern_gives(text: str) -> None:
     assert htmltext._drop_controls(text) == htmltext._CONTROL.sub("", text)

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.normalise import (
+    _canonical_split,
     canonical_url,
     content_hash,
     guid_key,
@@ -155,3 +156,92 @@ def test_content_hash_reads_ascii_text_as_the_unicode_path_does(text: str) -> No
     # A no-break space is not ASCII, so it sends the text down the Unicode path, where it
     # only separates words.
     assert content_hash("t", text) == content_hash("t", text + "\u00a0")
+
+
+def _split_path(url: str) -> str | None:
+    """canonical_url through urlsplit alone, the definition the plain-URL path must meet."""
+    if not url or len(url) > 4000:
+        return None
+    try:
+        return _canonical_split(url.strip())
+    except (ValueError, UnicodeError):
+        return None
+
+
+URL_PIECES = st.sampled_from(
+    [
+        "https://",
+        "http://",
+        "HTTPS://",
+        "ftp://",
+        "example.com",
+        "outlet7.example",
+        "xn--bcher-kva.example",
+        "a..b",
+        "-bad.example",
+        "Example.COM",
+        "ex_ample.org",
+        ":443",
+        ":8080",
+        ":bad",
+        "user@",
+        "[::1]",
+        "/",
+        "/a/b",
+        "/./",
+        "/../",
+        "/.well-known",
+        "/%7e",
+        "/%zz",
+        "/ü",
+        "/a b",
+        "?",
+        "?utm_source=rss",
+        "?b=2&a=1",
+        "?q=%41&x=?y",
+        "&fbclid=1",
+        "#frag",
+        "#a\nb",
+        "\t",
+        "\n",
+        " ",
+        ".",
+        "é",
+        "\x00",
+        "~",
+        "'()*+,;=",
+    ]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(URL_PIECES, max_size=8).map("".join))
+def test_plain_url_path_gives_what_urlsplit_gives(url: str) -> None:
+    assert canonical_url(url) == _split_path(url)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=60).map(lambda tail: "https://example.com" + tail))
+def test_plain_url_path_gives_what_urlsplit_gives_on_any_tail(url: str) -> None:
+    assert canonical_url(url) == _split_path(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://outlet3.example/3/7?utm_source=rss",
+        "http://a.b/",
+        "https://a.b",
+        "https://a.b?",
+        "https://a.b#x",
+        "https://a.b/x/./y/../z",
+        "https://a.b/x/.",
+        "https://" + "a" * 63 + ".example/",
+        "https://" + "a" * 64 + ".example/",
+        "https://" + ".".join(["abcdefgh"] * 30) + "/",
+        "https://xn--bcher-kva.example/",
+        "https://xn--zz.example/",
+    ],
+)
+def test_plain_url_path_on_edges(url: str) -> None:
+    assert canonical_url(url) == _split_path(url)

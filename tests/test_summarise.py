@@ -14,8 +14,12 @@ from bot.summarise import (
     _DATELINE,
     MAX_SUMMARY_CHARS,
     ExtractiveSummariser,
+    _is_abbreviation,
+    _lines,
     _lower_words,
     _repeats,
+    _split_line,
+    _strip_patterns,
     extractive_summary,
     split_sentences,
     strip_boilerplate,
@@ -311,3 +315,88 @@ def test_sentence_boundaries_are_the_documented_pattern(line: str) -> None:
     )
     found = [m.span(1) + m.span(2) + m.span() for m in _BOUNDARY.finditer(line)]
     assert found == [m.span(1) + m.span(2) + m.span() for m in documented.finditer(line)]
+
+
+def _plain_split_line(line: str) -> list[str]:
+    """_split_line by its definition: every _BOUNDARY match, searched on the line itself."""
+    pieces: list[str] = []
+    start = 0
+    for match in _BOUNDARY.finditer(line):
+        before = line[max(start, match.start(1) - 40) : match.start(1)]
+        if match.group(1) == "." and _is_abbreviation(before):
+            continue
+        pieces.append(line[start : match.end(2)].strip())
+        start = match.end()
+    pieces.append(line[start:].strip())
+    return pieces
+
+
+def _plain_strip_patterns(text: str) -> str:
+    """Every pattern applied, as when no hint is looked for first."""
+    text = _DATELINE.sub("", _BYLINE.sub("", text))
+    for pattern in _BOILERPLATE:
+        text = pattern.sub(" ", text)
+    return text
+
+
+LINE_PIECES = [
+    "Meta said so",
+    "Dr",
+    "U.S",
+    "e.g",
+    "Calif",
+    "the end",
+    "J",
+    ".",
+    "..",
+    "!",
+    "?",
+    "?!",
+    "\u2026",
+    ".\u2026",
+    '"',
+    "\u201d",
+    ")",
+    "]",
+    " ",
+    "  ",
+    "\t",
+    "\x1c",
+    "\x1f",
+    "\x0b",
+    "\r",
+    "\n",
+    "\x85",
+    "\u2028",
+    "\u00a0",
+    "A",
+    "7",
+    "(",
+    "\u201c",
+    "\u00c9",
+    "Read more",
+    "READ the full story",
+    "[\u2026]",
+    "Click here",
+    "subscribe to our newsletter",
+    "The post X appeared first on Y",
+    "By Jane Doe |",
+    "SAN JOSE (Wire) \u2014 ",
+]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(LINE_PIECES), max_size=30), st.booleans())
+def test_fast_paths_give_what_their_definitions_give(parts: list[str], spaced: bool) -> None:
+    text = " ".join(parts) if spaced else "".join(parts)
+    assert list(_split_line(text)) == _plain_split_line(text)
+    assert _lines(text) == text.splitlines()
+    assert _strip_patterns(text) == _plain_strip_patterns(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_fast_paths_on_any_text(text: str) -> None:
+    assert list(_split_line(text)) == _plain_split_line(text)
+    assert _lines(text) == text.splitlines()
+    assert _strip_patterns(text) == _plain_strip_patterns(text)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot.claims.figures import Figure, extract_figures, fold_case
 from bot.claims.query import claim_search_text
+from bot.spaces import collapse
 
 if TYPE_CHECKING:
     from bot.claims.lookup import ClaimRecord
@@ -61,6 +62,11 @@ ABBREVIATIONS = re.compile(
 # A sentence's stop and the gap after it (the stop is matched, not looked behind for, so
 # the search can skip to the next stop).
 SENTENCE_END = re.compile(r"[.!?][\"”’)]?\s+(?=[\"“(]?[A-Z0-9])")
+# SENTENCE_END with "." for its stop: on a text with "!" and "?" replaced by "." it
+# matches where SENTENCE_END does on the text (the stop is the only place they can stand),
+# and a pattern that opens with one character lets the engine skip to the next in C,
+# where a class is tried at every position (about five times slower).
+_DOT_END = re.compile(r"\.[\"”’)]?\s+(?=[\"“(]?[A-Z0-9])")
 # The longest abbreviation ABBREVIATIONS matches, with its dot and the character before it.
 _ABBREVIATION_SPAN = len("xSept.")
 
@@ -87,9 +93,9 @@ def split_sentences(text: str) -> list[str]:
 
 def _sentences(text: str) -> Iterator[str]:
     # A generator: extraction stops reading once it has enough candidates.
-    text = _squeeze(text[:MAX_TEXT])
+    text = collapse(text[:MAX_TEXT])
     start = 0
-    for hit in SENTENCE_END.finditer(text):
+    for hit in _DOT_END.finditer(text.replace("!", ".").replace("?", ".")):
         end = hit.start() + 1  # the sentence keeps its stop
         # Only the sentence's end can hold an abbreviation: search just there.
         if ABBREVIATIONS.search(text, max(start, end - _ABBREVIATION_SPAN), end):
@@ -99,15 +105,6 @@ def _sentences(text: str) -> Iterator[str]:
         start = hit.end()
     if piece := text[start:].strip():
         yield piece
-
-
-def _squeeze(text: str) -> str:
-    """``" ".join(text.split())``, cheaper when line breaks are the only whitespace to fix."""
-    flat = text.replace("\n", " ")
-    # Printable text holds no whitespace but the ASCII space.
-    if flat.isprintable() and "  " not in flat and flat[:1] != " " and flat[-1:] != " ":
-        return flat
-    return " ".join(text.split())
 
 
 def trim_statement(sentence: str, limit: int = MAX_STATEMENT) -> str:

@@ -14,7 +14,7 @@ from itertools import compress
 from typing import Protocol
 
 from bot.claims.figures import Figure, extract_figures, match_figure
-from bot.claims.query import Vocabulary, tokenize, tokens_among
+from bot.claims.query import TermFinder, Vocabulary, tokenize
 
 SUBJECT_TERMS = 10
 GENERIC_SHARE = 0.3
@@ -77,6 +77,7 @@ class Linker:
             for token, _ in profile.subject:
                 self._by_token.setdefault(token, []).append(position)
         self._subject_tokens = frozenset(self._by_token)
+        self._find_terms = TermFinder(self._subject_tokens)
 
     def link(
         self,
@@ -89,7 +90,7 @@ class Linker:
         """Claims the item speaks about, best first."""
         body = f"{title}\n{text[:MAX_TEXT]}"
         # Only subject tokens are ever looked up in the item's tokens.
-        tokens = tokens_among(body, self._subject_tokens)
+        tokens = self._find_terms(body)
         found: list[Figure] | None = None  # the item's figures, found when a claim needs them
         links = []
         for profile in self._candidates(tokens, floor):

@@ -174,9 +174,15 @@ def words_of(text: str) -> list[str]:
 def _may_glue(folded: str) -> bool:
     """False when `_join_versions` cannot change the words of ``folded``: no glued name is
     followed, past anything but letters and digits, by a digit."""
-    if "llama" not in folded and "gpt" not in folded:  # cheap test, first
-        return False
-    return _GLUE_HINT.search(folded) is not None
+    # A match starts where a glued name does: try the pattern only there (a search would
+    # try it at every position).
+    for name in _GLUED_NAMES:
+        at = folded.find(name)
+        while at >= 0:
+            if _GLUE_HINT.match(folded, at):
+                return True
+            at = folded.find(name, at + 1)
+    return False
 
 
 class _ChunkForms(dict[str, tuple[str, ...]]):
@@ -231,6 +237,78 @@ def tokens_among(text: str, wanted: frozenset[str]) -> frozenset[str]:
     if not _MERGED.isdisjoint(wanted) and not _BIGRAM_FIRSTS.isdisjoint(words):
         found |= wanted.intersection(_merged_bigrams(words))
     return frozenset(filter(_is_term, found))
+
+
+class TermFinder:
+    """``tokens_among(text, wanted)`` for one `wanted` set, cheaper on text like text seen
+    before: a text's whitespace chunks mostly repeat, and most give no wanted token.
+
+    Chunks whose words hold neither a wanted token nor a word of a bigram are remembered
+    as idle, and one set difference (in C) drops them from a text's distinct chunks; only
+    the rest are looked at. Word order matters only to bigrams, whose words are then
+    found in the chunk list.
+    """
+
+    def __init__(self, wanted: frozenset[str]) -> None:
+        self.wanted = wanted
+        merged_wanted = {pair: merged for pair, merged in BIGRAMS.items() if merged in wanted}
+        self._pairs = [(*pair, merged) for pair, merged in merged_wanted.items() if pair[1]]
+        self._singles = [(pair[0], merged) for pair, merged in merged_wanted.items() if not pair[1]]
+        self._bigram_words = frozenset(word for pair in BIGRAMS for word in pair if word)
+        self._idle: set[str] = set()
+
+    def __call__(self, text: str) -> frozenset[str]:
+        folded = _fold(text)
+        if _may_glue(folded):
+            return tokens_among(text, self.wanted)
+        wanted, idle, bigram_words = self.wanted, self._idle, self._bigram_words
+        chunks = folded.split()
+        kept: list[str] = []  # the distinct chunks that are not idle
+        words: set[str] = set()  # their words
+        for chunk in set(chunks).difference(idle):
+            forms = _CHUNK_FORMS[chunk]
+            if wanted.isdisjoint(forms) and bigram_words.isdisjoint(forms):
+                if len(idle) >= _MAX_CHUNKS:
+                    idle.clear()
+                idle.add(chunk)
+            else:
+                kept.append(chunk)
+                words.update(forms)
+        found = words.intersection(wanted)
+        if not bigram_words.isdisjoint(words):
+            found.update(merged for word, merged in self._singles if word in words)
+            for first, second, merged in self._pairs:
+                if first in words and second in words and merged not in found:
+                    holders = [chunk for chunk in kept if first in _CHUNK_FORMS[chunk]]
+                    if _side_by_side(chunks, holders, first, second):
+                        found.add(merged)
+        return frozenset(filter(_is_term, found))
+
+
+def _side_by_side(chunks: list[str], holders: list[str], first: str, second: str) -> bool:
+    """Whether `second` directly follows `first` in the words of `chunks` (``words_of``'s
+    list); `holders` are the chunks whose words include `first`."""
+    for chunk in holders:
+        forms = _CHUNK_FORMS[chunk]
+        if any(a == first and b == second for a, b in itertools.pairwise(forms)):
+            return True
+        if forms[-1] != first:
+            continue
+        at = -1
+        while (at := _index(chunks, chunk, at + 1)) >= 0:
+            following = at + 1  # the next chunk with words (a chunk may have none: "—")
+            while following < len(chunks) and not _CHUNK_FORMS[chunks[following]]:
+                following += 1
+            if following < len(chunks) and _CHUNK_FORMS[chunks[following]][0] == second:
+                return True
+    return False
+
+
+def _index(items: list[str], item: str, start: int) -> int:
+    try:
+        return items.index(item, start)
+    except ValueError:
+        return -1
 
 
 def _merged_bigrams(words: list[str]) -> set[str]:
