@@ -14,7 +14,8 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, compress, count, islice
+from functools import cached_property
+from itertools import accumulate, chain, compress, count
 from typing import NamedTuple
 
 from bot.caches import WORD_CACHE
@@ -126,7 +127,7 @@ class _TokenCache(dict[str, tuple[str, ...]]):
 
 class _BoundsCache(dict[str, tuple[int, ...]]):
     """piece -> start of token 0, end of token 0, start of token 1, ...; filled only for
-    the pieces that evidence and reasons quote."""
+    the opening pieces of texts, as far as evidence and reasons quote them."""
 
     limit = WORD_CACHE
 
@@ -141,72 +142,120 @@ _BOUNDS = _BoundsCache()
 _TOKENS = _TokenCache()
 
 
-class _Doc:
-    """Tokens of one document. Sentence punctuation stays in the list as boundary tokens, so
-    no phrase can match across sentences; where tokens sit in the text is worked out only
-    when evidence needs it."""
+# How a token's code reads when it is not a lexicon word: sentence ends become whitespace,
+# so that str.split() cuts the codes of a document into runs of lexicon words there.
+_FILLER = " "
+_SENTENCE_CODES = {".": "\t", "!": "\t", "?": "\t", "\n": "\n"}
+_SENTENCE_END_CODES = frozenset(_SENTENCE_CODES.values())
 
-    def __init__(self, text: str, title: str = "") -> None:
+
+class _Coder(dict[str, str]):
+    """piece -> one character per token: the token's own code for a word of the lexicon (or
+    a list word), a whitespace character for sentence punctuation, else a space.
+
+    A document is then one short string, and everything the tagger asks of its tokens
+    (where lexicon words sit, where sentences end, how many tokens) is a string operation.
+    """
+
+    limit = WORD_CACHE
+
+    def __init__(self, words: Iterable[str]) -> None:
+        super().__init__()
+        chars = (chr(c) for c in count(0x100) if not chr(c).isspace())
+        words = sorted({*words, *_LIST_WORDS} - _SENTENCE_END)
+        self.code = dict(zip(words, chars, strict=False))  # chars never run out
+        self.word = {code: word for word, code in self.code.items()}
+        self.list_codes = frozenset(self.code[w] for w in _LIST_WORDS)
+        self.code.update(_SENTENCE_CODES)
+
+    def __missing__(self, piece: str) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+        code = self.code.get
+        self[piece] = found = "".join([code(t, _FILLER) for t in _TOKENS[piece]])
+        return found
+
+
+_PLAIN = _Coder(())  # codes of a document read without a lexicon
+
+
+class _Doc:
+    """Tokens of one document, kept as codes (see _Coder). Sentence punctuation stays as
+    boundary tokens, so no phrase can match across sentences; the tokens themselves and
+    where they sit in the text are worked out only when asked for."""
+
+    def __init__(self, text: str, title: str = "", coder: _Coder = _PLAIN) -> None:
         """With a title, `text` is the title, a blank line, then the body."""
         # Every character _PUNCT replaces is outside ASCII (isascii() is a flag check).
         norm = (text if text.isascii() else text.translate(_PUNCT)).lower()
         # Evidence comes from the original text unless lowercasing changed its length.
         self.text = text if len(norm) == len(text) else norm
         self._chunks = norm.split(" ")
-        self.tokens = list(chain.from_iterable(map(_TOKENS.__getitem__, self._chunks)))
-        self.title_len = _title_len(self.tokens, title) if title else 0
-        # Filled as far as evidence needs (mostly the first few dozen tokens):
-        self._token_ends: list[int] = []  # [i]: how many tokens pieces 0..i hold
-        self._chunk_starts = [0]  # [i]: where chunk i starts, not counting the spaces
+        self._coder = coder
+        self._chunk_codes = list(map(coder.__getitem__, self._chunks))
+        self.codes = "".join(self._chunk_codes)  # one character per token
+        self.title_len = _title_len(self, title) if title else 0
+        # Filled block by block as far as evidence needs (mostly the first few dozen tokens):
+        self._firsts = [0]  # [i]: index of the first token of chunk i
+        self._starts = [0]  # [i]: where chunk i starts, not counting the spaces before it
         self._surfaces: dict[tuple[int, int], str] = {}  # reasons and evidence share hits
+
+    @cached_property
+    def tokens(self) -> list[str]:
+        return list(chain.from_iterable(map(_TOKENS.__getitem__, self._chunks)))
+
+    def codes_for(self, coder: _Coder) -> str:
+        """The codes of this document's tokens under another lexicon's coder."""
+        if coder is self._coder:
+            return self.codes
+        return "".join(map(coder.__getitem__, self._chunks))
+
+    def is_list_word(self, index: int) -> bool:
+        return self.codes[index] in self._coder.list_codes
 
     def surface(self, start: int, end: int) -> str:
         """The text of tokens start..end-1 as written."""
-        found = self._surfaces.get((start, end))
+        key = start, end
+        found = self._surfaces.get(key)
         if found is None:
-            found = self.text[self._offset(start, 0) : self._offset(end - 1, 1)]
-            self._surfaces[start, end] = found
+            if not 0 <= start < end <= len(self.codes):
+                raise IndexError(key)
+            firsts, starts = self._firsts, self._starts
+            while firsts[-1] < end:
+                self._count_on()
+            # The chunks holding the first and the last token; chunk i has i spaces before it.
+            i = bisect_right(firsts, start) - 1
+            j = bisect_right(firsts, end - 1, i) - 1
+            left = i + starts[i] + _BOUNDS[self._chunks[i]][2 * (start - firsts[i])]
+            right = j + starts[j] + _BOUNDS[self._chunks[j]][2 * (end - 1 - firsts[j]) + 1]
+            found = self._surfaces[key] = self.text[left:right]
         return found
 
-    def _offset(self, index: int, side: int) -> int:
-        """Where token `index` starts (side 0) or ends (side 1) in the text."""
-        if not 0 <= index < len(self.tokens):
-            raise IndexError(index)
-        ends = self._token_ends
-        while not ends or ends[-1] <= index:
-            self._count_on()
-        piece = bisect_right(ends, index)
-        first = self._token_ends[piece - 1] if piece else 0  # index of its first token
-        # Chunks are separated by one space each.
-        chunk_start = self._chunk_starts[piece] + piece
-        return chunk_start + _BOUNDS[self._chunks[piece]][2 * (index - first) + side]
-
     def _count_on(self) -> None:
-        """Extend the running counts over the next block of pieces (blocks double)."""
-        done = len(self._token_ends)
-        stop = max(32, 2 * done)
-        tokens = map(len, map(_TOKENS.__getitem__, self._chunks[done:stop]))
-        total = self._token_ends[-1] if done else 0
-        self._token_ends += islice(accumulate(tokens, initial=total), 1, None)
-        chars = map(len, self._chunks[done:stop])
-        self._chunk_starts += islice(accumulate(chars, initial=self._chunk_starts[-1]), 1, None)
+        """Extend the running counts over the next block of chunks (blocks double)."""
+        done = len(self._firsts) - 1
+        stop = max(16, 2 * done)
+        # Each list's last entry is the first of its continuation.
+        firsts, starts = self._firsts, self._starts
+        firsts += accumulate(map(len, self._chunk_codes[done:stop]), initial=firsts.pop())
+        starts += accumulate(map(len, self._chunks[done:stop]), initial=starts.pop())
 
     def sentence_pos(self, index: int) -> int:
         """How many tokens precede `index` in its sentence (counting stops at the cap)."""
         pos = 0
         while pos < _SUBJECT_SLOTS and index - pos > 0:
-            if self.tokens[index - pos - 1] in _SENTENCE_END:
+            if self.codes[index - pos - 1] in _SENTENCE_END_CODES:
                 break
             pos += 1
         return pos
 
 
-def _title_len(tokens: list[str], title: str) -> int:
+def _title_len(doc: _Doc, title: str) -> int:
     """How many tokens the headline, which opens the document, contributes."""
     if "\n" in title:
-        return len(_Doc(title).tokens)
+        return len(_Doc(title, coder=doc._coder).codes)
     # The headline is followed by a blank line, and a line break is a token of its own.
-    return tokens.index("\n")
+    return doc.codes.index("\n")
 
 
 def tokenize(text: str) -> list[str]:
@@ -274,6 +323,9 @@ class _Lexicon:
             if toks:
                 self._features.setdefault(toks, []).append((kind, key or phrase, weight))
 
+    def words(self) -> set[str]:
+        return {token for toks in self._features for token in toks}
+
     def _inherited(self, toks: tuple[str, ...]) -> list[Feature]:
         """Relevance features of the shorter phrases inside `toks`.
 
@@ -335,6 +387,54 @@ def _fold(
     return None if signals == _NO_SIGNALS else signals
 
 
+def _longest_first(tokens: list[str], index: dict[str, _Node]) -> list[tuple[int, int, _Entry]]:
+    """Phrases in `tokens`: at each position the longest, and matched tokens are used up."""
+    found: list[tuple[int, int, _Entry]] = []
+    length, skip = len(tokens), 0
+    # compress() yields, in C, only the positions where some phrase starts.
+    for i in compress(count(), map(index.__contains__, tokens)):
+        if i < skip:
+            continue
+        node = index[tokens[i]]
+        entry, end = node.entry, i + 1
+        # Down the trie as far as the text follows it; the deepest phrase wins.
+        below, j = node.longer, i + 1
+        while below and j < length:
+            deeper = below.get(tokens[j])
+            if deeper is None:
+                break
+            j += 1
+            if deeper.entry is not None:
+                entry, end = deeper.entry, j
+            below = deeper.longer
+        if entry is None:
+            continue
+        found.append((i, end, entry))
+        skip = end
+    return found
+
+
+class _Runs(dict[str, tuple[tuple[int, int, _Entry], ...]]):
+    """run of lexicon word codes -> the phrases in it, by token positions in the run."""
+
+    limit = WORD_CACHE
+
+    def __init__(self, index: dict[str, _Node], words: Mapping[str, str]) -> None:
+        super().__init__()
+        self.index = index
+        self.words = words
+
+    def __missing__(self, run: str) -> tuple[tuple[int, int, _Entry], ...]:
+        if len(self) >= self.limit:
+            self.clear()
+        self[run] = found = tuple(_longest_first([self.words[c] for c in run], self.index))
+        return found
+
+
+# Builds a _Hit in C: a NamedTuple's own constructor is a Python function.
+_new_hit = tuple.__new__
+
+
 class Tagger:
     def __init__(self, pack: Pack) -> None:
         self.pack = pack
@@ -350,13 +450,15 @@ class Tagger:
         lex.add(rel.off_topic_context, OFF_CONTEXT)
         lex.add(rel.yardstick_cues, CUE)
         self._index = lex.compile({t.id: t.topic_weight for t in pack.themes})
+        self._coder = _Coder(lex.words())
+        self._runs = _Runs(self._index, self._coder.word)
         self._order = {t.id: i for i, t in enumerate(pack.themes)}
 
     def tag(self, title: str, text: str, *, candidates_if_irrelevant: bool = True) -> TagResult:
         """Tag one item. Without `candidates_if_irrelevant`, an irrelevant item's candidates
         are left empty (working them out is a third of the cost)."""
         title = title or ""
-        doc = _Doc(f"{title}\n\n{text or ''}", title)
+        doc = _Doc(f"{title}\n\n{text or ''}", title, self._coder)
         hits = self._match(doc)
         relevance, reasons = _Relevance(self.pack, doc, hits).score()
         relevant = relevance >= self.pack.relevance.threshold
@@ -371,54 +473,41 @@ class Tagger:
 
     def _match(self, doc: _Doc) -> list[_Hit]:
         """Longest phrase first at each position; matched tokens are not matched again."""
-        hits: list[_Hit] = []
-        tokens, index = doc.tokens, self._index
-        length, skip = len(tokens), 0
-        # compress() yields, in C, only the positions where some phrase starts.
-        for i in compress(count(), map(index.__contains__, tokens)):
-            if i < skip:
-                continue
-            node = index[tokens[i]]
-            entry, end = node.entry, i + 1
-            # Down the trie as far as the text follows it; the deepest phrase wins.
-            below, j = node.longer, i + 1
-            while below and j < length:
-                deeper = below.get(tokens[j])
-                if deeper is None:
-                    break
-                j += 1
-                if deeper.entry is not None:
-                    entry, end = deeper.entry, j
-                below = deeper.longer
-            if entry is None:
-                continue
-            hits.append(_Hit(i, end, entry))
-            skip = end
+        # A phrase is made of lexicon words only, so it lies within one run of them; runs
+        # recur ("of the", "chief executive"), and each distinct run is matched once.
+        codes = doc.codes_for(self._coder)
+        runs, hits, at = self._runs, [], 0
+        for run in codes.split():
+            at = codes.find(run, at)
+            for start, end, entry in runs[run]:
+                hits.append(_new_hit(_Hit, (at + start, at + end, entry)))
+            at += len(run)
         return hits
 
     def _themes(self, doc: _Doc, hits: list[_Hit]) -> tuple[ThemeScore, ...]:
         cfg = self.pack.tagging
         totals: dict[str, float] = {}
         terms: dict[str, dict[tuple[str, ...], _TermHits]] = {}  # theme -> phrase -> hits
+        title_len, title_weight, bonus = doc.title_len, cfg.title_weight, cfg.repeat_bonus
         for hit in hits:
-            phrase = hit.entry.phrase
-            for theme_id, weight in hit.entry.themes:
+            entry = hit.entry
+            for theme_id, weight in entry.themes:
                 found = terms.get(theme_id)
                 if found is None:
                     found = terms[theme_id] = {}
-                slot = found.get(phrase)
+                slot = found.get(entry.phrase)
                 if slot is None:
                     # The headline comes first, so a term's first hit says if it is in it.
-                    scale = cfg.title_weight if hit.start < doc.title_len else 1.0
-                    found[phrase] = _TermHits(hit, weight * scale)
+                    scale = title_weight if hit.start < title_len else 1.0
+                    found[entry.phrase] = _TermHits(hit, weight * scale)
                     totals[theme_id] = totals.get(theme_id, 0.0) + weight * scale
                 elif slot.count < _MAX_REPEATS:
                     slot.count += 1
-                    totals[theme_id] += slot.weight * cfg.repeat_bonus
+                    totals[theme_id] += slot.weight * bonus
         ranked = sorted(totals.items(), key=lambda r: (-r[1], self._order[r[0]]))
         best = ranked[0][1] if ranked else 0.0
         # Long articles brush past many themes; a theme must weigh more in them to apply.
-        length_factor = max(1.0, math.sqrt(len(doc.tokens) / cfg.length_norm))
+        length_factor = max(1.0, math.sqrt(len(doc.codes) / cfg.length_norm))
         floor = max(cfg.theme_threshold * length_factor, cfg.relative_floor * best)
         return tuple(
             ThemeScore(
@@ -496,13 +585,13 @@ class _Relevance:
         for step in (-1, 1):
             pos = hit.start - 1 if step < 0 else hit.end
             skipped = 0
-            while 0 <= pos < len(self.doc.tokens) and skipped <= self.cfg.list_window:
+            while 0 <= pos < len(self.doc.codes) and skipped <= self.cfg.list_window:
                 peer = self.peer_at.get(pos)
                 if peer is not None:
                     linked += 1
                     pos = peer.start - 1 if step < 0 else peer.end
                     skipped = 0
-                elif self.doc.tokens[pos] in _LIST_WORDS:
+                elif self.doc.is_list_word(pos):
                     pos += step
                     skipped += 1
                 else:
@@ -529,8 +618,14 @@ class _Relevance:
             if listed or yard
             else mentions
         )
-        in_title = [h for h in focus if h.start < doc.title_len]
-        in_body = [h for h in focus if h.start >= doc.title_len]
+        in_title: list[_Hit] = []
+        in_body: list[_Hit] = []
+        product = named = False
+        for h in focus:
+            (in_title if h.start < doc.title_len else in_body).append(h)
+            signals = _signals(h)
+            product = product or signals.product
+            named = named or signals.entity
 
         z = w.bias
         if in_title:
@@ -544,12 +639,11 @@ class _Relevance:
             subj = sum(1 for h in in_body if doc.sentence_pos(h.start) < _SUBJECT_SLOTS)
             z += w.sentence_subject * min(subj, 2)
             reasons.append(f"{len(in_body)} mention(s) of {subject} in the text")
-        if any(_signals(h).product for h in focus):
+        if product:
             z += w.product
             reasons.append(f"names a {subject} {topic} product")
         # A product name alone may be a common word (an animal, say): then other product
         # mentions are no proof of the topic, only the surrounding vocabulary is.
-        named = any(_signals(h).entity for h in focus)
         near, near_terms = self._topic_near(focus, count_products=named)
         if near > 0:
             z += w.topic_near * math.log1p(near)

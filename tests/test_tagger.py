@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Iterable
 from itertools import accumulate
@@ -15,9 +16,11 @@ from hypothesis import strategies as st
 from bot.evaluate import evaluate, format_report, load_items
 from bot.pack import Pack, default_pack_path, load_pack
 from bot.tagger import (
+    _LIST_WORDS,
     _PUNCT,
     _SCAN_ASCII,
     _SCAN_UNICODE,
+    _SENTENCE_END,
     Tagger,
     TagResult,
     ThemeScore,
@@ -437,3 +440,76 @@ def test_matching_takes_the_longest_phrase_first(parts: list[str]) -> None:
     phrases = _trie_phrases(_META_TAGGER._index)
     hits = [(h.start, h.end, h.entry) for h in _META_TAGGER._match(doc)]
     assert hits == _longest_first(doc.tokens, phrases)
+
+
+# --- the coded document and its shortcuts, held to the plain definitions -----------------
+
+_TEXT_PARTS = [*PIECES, *_PHRASE_PARTS[::7], *sorted(_LIST_WORDS), " ", " ", ". ", ", "]
+_TEXT_PARTS += ["Meta\u2019s", "\u00a0", " and ", " as well as "]
+
+
+def _coded(doc: _Doc, tagger: Tagger) -> str:
+    """The definition of a document's codes: one per token, from the tagger's lexicon."""
+    code = tagger._coder.code
+    return "".join(code.get(t, " ") if t not in _SENTENCE_END else code[t] for t in doc.tokens)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_TEXT_PARTS), max_size=60),
+    st.lists(st.sampled_from(_TEXT_PARTS), max_size=8),
+)
+def test_coded_documents_agree_with_their_tokens(body: list[str], head: list[str]) -> None:
+    tagger = _META_TAGGER
+    title = "".join(head)
+    text = f"{title}\n\n{' '.join(body)}"
+    doc = _Doc(text, title, tagger._coder)
+    plain = _Doc(text, title)
+    assert doc.tokens == plain.tokens and doc.title_len == plain.title_len
+    assert doc.codes == _coded(doc, tagger) == plain.codes_for(tagger._coder)
+    assert len(plain.codes) == len(doc.tokens)
+    for i, token in enumerate(doc.tokens):
+        assert doc.is_list_word(i) == (token in _LIST_WORDS)
+        before = doc.tokens[max(0, i - 3) : i]
+        expected = 0
+        for t in reversed(before):
+            if t in _SENTENCE_END:
+                break
+            expected += 1
+        assert doc.sentence_pos(i) == expected
+    # Matching runs of lexicon words finds what matching the whole token list finds.
+    phrases = _trie_phrases(tagger._index)
+    found = [(h.start, h.end, h.entry) for h in tagger._match(doc)]
+    assert found == _longest_first(doc.tokens, phrases)
+    assert found == [(h.start, h.end, h.entry) for h in tagger._match(plain)]
+
+
+def _surface_by_definition(text: str, start: int, end: int) -> str:
+    norm = text.translate(_PUNCT).lower()
+    parts = (_SCAN_ASCII if norm.isascii() else _SCAN_UNICODE).split(norm)
+    ends = list(accumulate(map(len, parts)))
+    source = text if len(norm) == len(text) else norm
+    return source[ends[2 * start] : ends[2 * end - 1]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(_TEXT_PARTS), min_size=40, max_size=160), st.randoms())
+def test_surfaces_of_long_documents_in_any_order(parts: list[str], rng: random.Random) -> None:
+    # Offsets are worked out block by block, as far as asked: ask far first, or near first.
+    text = "Meta \u0130 news\n\n" + " ".join(parts)
+    doc = _Doc(text, "Meta \u0130 news", _META_TAGGER._coder)
+    spans = [(s, e) for s in range(len(doc.tokens)) for e in range(s + 1, len(doc.tokens) + 1)]
+    for start, end in rng.sample(spans, min(len(spans), 40)):
+        assert doc.surface(start, end) == _surface_by_definition(text, start, end)
+    with pytest.raises(IndexError):
+        doc.surface(0, len(doc.tokens) + 1)
+
+
+def test_caches_of_codes_and_runs_stay_bounded_and_change_nothing() -> None:
+    items = [(item.title, item.text) for item in load_items(DATA / "devset.jsonl")]
+    small = Tagger(load_pack())
+    small._coder.limit = small._runs.limit = 40
+    expected = [_META_TAGGER.tag(title, text) for title, text in items]
+    for _ in range(2):
+        assert [small.tag(title, text) for title, text in items] == expected
+        assert len(small._coder) <= 40 and len(small._runs) <= 40
