@@ -37,9 +37,10 @@ import itertools
 import re
 import struct
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from bot.caches import WORD_CACHE
 from bot.claims.figures import extract_figures
@@ -95,6 +96,13 @@ _COMMON_NAMES = frozenset(
 # possessive "[a-z]++" gives the same matches (no shorter run is followed by a capital)
 # and spares backtracking through every lower-case word.
 _NAME = re.compile(r"\b(?:[A-Z]|[a-z]++[A-Z])[\w'-]*(?:\.[A-Za-z]+)*")
+# _NAME where it opens on a capital; used only at a word boundary.
+_NAME_FROM_CAPITAL = re.compile(r"[A-Z][\w'-]*(?:\.[A-Za-z]+)*")
+# Where a name or a version may open, found in one search that skips straight to capitals:
+# a capital at a word boundary ("(?<!\w[A-Z])" is the boundary before it), or one right
+# after a lower-case letter (group 1), which a word opening on lower case ("iOS") holds.
+_CAPITAL = re.compile(r"[A-Z](?:(?<!\w[A-Z])|(?<=[a-z][A-Z])())")
+_OPENS_LOWER_CAPITAL = re.compile(r"\b[a-z]++[A-Z]")
 # "(?<!\w[A-Z])" after the capital is the word boundary before it: written so, the pattern
 # opens with a character class, and the search skips straight to capitals (~3x faster).
 _VERSIONED = re.compile(r"([A-Z](?<!\w[A-Z])[A-Za-z-]*)[\s-](\d+(?:\.\d+)?)\b(?![.,]\d)")
@@ -292,16 +300,21 @@ def _minhash_bands(words: frozenset[int]) -> list[str]:
     # acc >= other, and taking acc - other off acc there leaves other. Row by row in Python,
     # this was ~1,500 integer objects and comparisons per story; now it is a few operations
     # on one integer per word.
-    lanes = map(_row_lanes, words)
+    lanes = map(_LANES.__getitem__, words)
     acc = next(lanes) | _GUARDS
     for other in lanes:
         diff = acc - other
         guards = diff & _GUARDS
         acc -= diff & (guards - (guards >> _ROW_BITS))
-    # The minima as one big-endian byte string: a band's rows are 4 * ROWS bytes of it.
+    # The minima as one big-endian byte string, cut into bands of 4 * ROWS bytes.
     mins = _MINS_STRUCT.pack(*_LANES_STRUCT.unpack(acc.to_bytes(_LANES_BYTES, "big")))
-    blake2b = hashlib.blake2b
-    return [prefix + blake2b(mins[at:end], digest_size=6).hexdigest() for prefix, at, end in _BANDS]
+    keys = []
+    for prefix, band in zip(_BAND_PREFIXES, _BANDS_STRUCT.unpack(mins), strict=True):
+        # A copy of a set-up hash is cheaper than a new one (no keyword arguments to parse).
+        hashed = _BAND_HASH.copy()
+        hashed.update(band)
+        keys.append(prefix + hashed.hexdigest())
+    return keys
 
 
 @functools.lru_cache(maxsize=WORD_CACHE)
@@ -363,15 +376,49 @@ def _names(title: str, lead: str) -> tuple[list[str], list[str]]:
     versions: list[str] = []
     for text in [lead] if _title_case(title) else [title, lead]:
         text = unicodedata.normalize("NFKC", text).replace("’", "'")
-        for hit in _VERSIONED.finditer(text):
-            versions.append(f"{hit.group(1).casefold()} {hit.group(2)}")
-        for hit in _NAME.finditer(text):
+        starts, opens_lower = _capitals(text)
+        # What _VERSIONED.finditer(text) finds: its matches open on capitals at a boundary.
+        end = 0
+        for at in starts:
+            if at >= end and (hit := _VERSIONED.match(text, at)):
+                versions.append(f"{hit.group(1).casefold()} {hit.group(2)}")
+                end = hit.end()
+        for hit in _NAME.finditer(text) if opens_lower else _names_from(text, starts):
             if _opens_sentence(text, hit.start()):
                 continue
             name = _stem(hit.group(0).casefold().rstrip("'-").removesuffix("'s"))
             if name not in _COMMON_NAMES:
                 names.append(name)
     return names, versions
+
+
+def _capitals(text: str) -> tuple[list[int], bool]:
+    """Where the capitals at a word boundary are, and whether a word opens on lower-case
+    letters followed by a capital ("iOS", "xAI"), the one other place _NAME can match."""
+    starts: list[int] = []
+    opens_lower = False
+    for hit in _CAPITAL.finditer(text):
+        if hit.lastindex is None:
+            starts.append(hit.start())
+        elif not opens_lower:
+            at = hit.start() - 1
+            while at and "a" <= text[at - 1] <= "z":
+                at -= 1  # to the start of the lower-case run: each run is walked only once
+            opens_lower = _OPENS_LOWER_CAPITAL.match(text, at) is not None
+    return starts, opens_lower
+
+
+def _names_from(text: str, starts: list[int]) -> list[re.Match[str]]:
+    """What ``_NAME.finditer(text)`` finds when no word opens on lower case: every match then
+    opens on one of `starts`, the capitals at a word boundary. The search would try _NAME at
+    every position; this tries it only there."""
+    hits = []
+    end = 0
+    for at in starts:
+        if at >= end and (hit := _NAME_FROM_CAPITAL.match(text, at)):
+            hits.append(hit)
+            end = hit.end()
+    return hits
 
 
 def _opens_sentence(text: str, start: int) -> bool:
@@ -386,17 +433,17 @@ def _title_case(title: str) -> bool:
 
 def _tokens(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
-    if not folded.isascii():
-        return list(filter(None, map(_clean, _TOKEN.findall(folded))))
-    # No token holds whitespace, so the tokens are those of each whitespace-separated chunk;
-    # a chunk of letters alone (most of them) is one token, found without the pattern.
-    raw: list[str] = []
-    for chunk in folded.split():
-        if chunk.isalpha():
-            raw.append(chunk)
-        else:
-            raw += _TOKEN_ASCII.findall(chunk)
-    return list(filter(None, map(_clean, raw)))
+    # No token holds whitespace, so the tokens are those of each whitespace-separated chunk.
+    return list(itertools.chain.from_iterable(map(_CHUNK_TOKENS.__getitem__, folded.split())))
+
+
+def _chunk_tokens(chunk: str) -> tuple[str, ...]:
+    """The tokens of a chunk of folded text without whitespace, stop words dropped."""
+    if chunk.isalpha():
+        raw = [chunk]  # most chunks: one token, found without the pattern
+    else:
+        raw = (_TOKEN_ASCII if chunk.isascii() else _TOKEN).findall(chunk)
+    return tuple(filter(None, map(_clean, raw)))
 
 
 @functools.lru_cache(maxsize=WORD_CACHE)
@@ -412,6 +459,27 @@ def _stem(token: str) -> str:
     return token[:-1] if token.endswith("s") else token
 
 
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+class _Memo(dict[_K, _V]):
+    """key -> compute(key), filled on demand and emptied when full. Looked up with
+    ``map(memo.__getitem__, keys)``, a key already seen costs a bare dict lookup run from C,
+    where a call to an lru_cache builds an argument tuple first (several times the cost).
+    Where ``compute`` is itself an lru_cache, it refills this quickly after emptying."""
+
+    def __init__(self, compute: Callable[[_K], _V]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, key: _K) -> _V:
+        if len(self) >= WORD_CACHE:
+            self.clear()  # crude, but rare: news vocabulary repeats
+        self[key] = value = self.compute(key)
+        return value
+
+
 def _hours(when: datetime) -> int:
     aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
     return int(aware.timestamp() // 3600)
@@ -419,7 +487,7 @@ def _hours(when: datetime) -> int:
 
 def _hashed(values: Iterable[str]) -> frozenset[int]:
     """The first MAX_FEATURES distinct hashes of `values`."""
-    hashes = list(map(_hash32, values))
+    hashes = list(map(_HASHES.__getitem__, values))
     if len(hashes) <= MAX_FEATURES:
         return frozenset(hashes)  # the common case: there is nothing to cut
     return frozenset(list(dict.fromkeys(hashes))[:MAX_FEATURES])
@@ -438,4 +506,10 @@ _LANES_BYTES = BANDS * ROWS * _LANE_BITS // 8
 _GUARDS = sum(1 << (lane * _LANE_BITS + _ROW_BITS) for lane in range(BANDS * ROWS))
 _LANES_STRUCT = struct.Struct(">" + "xI" * (BANDS * ROWS))  # the guard byte, then the value
 _MINS_STRUCT = struct.Struct(f">{BANDS * ROWS}I")
-_BANDS = [(f"{band:02d}", band * 4 * ROWS, (band + 1) * 4 * ROWS) for band in range(BANDS)]
+_BANDS_STRUCT = struct.Struct(">" + f"{4 * ROWS}s" * BANDS)  # one byte string per band
+_BAND_PREFIXES = [f"{band:02d}" for band in range(BANDS)]
+_BAND_HASH = hashlib.blake2b(digest_size=6)  # never updated: each band hashes a copy
+
+_CHUNK_TOKENS: _Memo[str, tuple[str, ...]] = _Memo(_chunk_tokens)
+_HASHES: _Memo[str, int] = _Memo(_hash32)
+_LANES: _Memo[int, int] = _Memo(_row_lanes)

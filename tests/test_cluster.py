@@ -9,6 +9,7 @@ import re
 import struct
 import subprocess
 import sys
+import unicodedata
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot import cluster
 from bot.cluster import (
     BANDS,
     LEAD_CHARS,
@@ -348,3 +350,80 @@ def _check_lead(words: list[str], tail: str) -> None:
     lead = split[: cut if cut > 0 else LEAD_CHARS] if len(split) > LEAD_CHARS else split
     title = "Meta plans GPU clusters"
     assert signature(title, text) == signature(title, lead)
+
+
+# Text that stresses the name and version search: capitals at and inside words, words
+# opening on lower case ("iOS"), versions, and what borders a word (apostrophes, hyphens,
+# dots, digits, underscores, non-ASCII letters and digits, every kind of whitespace).
+NAMEY_PARTS = ["Meta", "iOS", "xAI", "OpenAI", "Llama 3", "GPT-4.5", "U.S.", "Ohio's", "McD"]
+NAMEY_PARTS += ["aB", "said", "3", "v2", "é", "É", "_", "'", "-", ".", " ", "\n", "\xa0", "٣"]
+NAMEY = st.lists(st.sampled_from(NAMEY_PARTS), max_size=16).map("".join)
+NAMEY_TEXT = NAMEY | st.text(alphabet="aAbZz09 .'-_é\u00e9\u2019\t", max_size=40)
+
+
+def _plain_names(title: str, lead: str) -> tuple[list[str], list[str]]:
+    """cluster._names as first written: both patterns searched over the whole text."""
+    names: list[str] = []
+    versions: list[str] = []
+    for text in [lead] if cluster._title_case(title) else [title, lead]:
+        text = unicodedata.normalize("NFKC", text).replace("’", "'")
+        for hit in cluster._VERSIONED.finditer(text):
+            versions.append(f"{hit.group(1).casefold()} {hit.group(2)}")
+        for hit in cluster._NAME.finditer(text):
+            if cluster._opens_sentence(text, hit.start()):
+                continue
+            name = cluster._stem(hit.group(0).casefold().rstrip("'-").removesuffix("'s"))
+            if name not in cluster._COMMON_NAMES:
+                names.append(name)
+    return names, versions
+
+
+@settings(max_examples=400, deadline=None)
+@given(NAMEY_TEXT, NAMEY_TEXT)
+def test_names_and_versions_are_those_of_the_whole_text_search(title: str, lead: str) -> None:
+    assert cluster._names(title, lead) == _plain_names(title, lead)
+
+
+@settings(max_examples=400, deadline=None)
+@given(NAMEY_TEXT)
+def test_capitals_and_names_from_them_match_the_patterns(text: str) -> None:
+    starts, opens_lower = cluster._capitals(text)
+    assert starts == [hit.start() for hit in re.finditer(r"\b[A-Z]", text)]
+    assert opens_lower == (re.search(r"\b[a-z]+[A-Z]", text) is not None)
+    if not opens_lower:
+        expected = [(hit.start(), hit.group()) for hit in cluster._NAME.finditer(text)]
+        found = [(hit.start(), hit.group()) for hit in cluster._names_from(text, starts)]
+        assert found == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40) | NAMEY_TEXT)
+def test_tokens_chunk_by_chunk_are_those_of_the_whole_text(text: str) -> None:
+    # Any character at all, every Unicode whitespace among them: no token holds whitespace.
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
+    pattern = cluster._TOKEN_ASCII if folded.isascii() else cluster._TOKEN
+    expected = [token for token in map(cluster._clean, pattern.findall(folded)) if token]
+    assert cluster._tokens(text) == expected
+
+
+def test_no_whitespace_character_can_be_in_a_token() -> None:
+    token_char = re.compile(r"[\w$.,']")
+    assert not [
+        c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() and token_char.match(c)
+    ]
+
+
+def test_memos_compute_each_key_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster, "WORD_CACHE", 8)
+    calls: list[str] = []
+
+    def upper(key: str) -> str:
+        calls.append(key)
+        return key.upper()
+
+    memo: cluster._Memo[str, str] = cluster._Memo(upper)
+    for round_ in range(3):
+        keys = [f"k{n % 5 + round_}" for n in range(20)]
+        assert list(map(memo.__getitem__, keys)) == [key.upper() for key in keys]
+        assert len(memo) <= 8
+    assert len(calls) < 3 * 20  # keys already seen were not computed again
