@@ -87,14 +87,20 @@ class Running:
                     await asyncio.sleep(0.05)
         raise AssertionError(f"{path} never answered")
 
-    async def health(self, *, until_role: str | None = None) -> tuple[int, dict[str, object]]:
+    async def health(
+        self, *, until_role: str | None = None, until_status: int | None = None
+    ) -> tuple[int, dict[str, object]]:
+        """/healthz, polled until it reports `until_role` (and `until_status`): a replica
+        that has just won the lock answers 503 until its scheduler is up."""
         for _ in range(100):
             status, _, text = await self.get("/healthz")
             body = json.loads(text)
-            if until_role is None or body.get("role") == until_role:
+            if (until_role is None or body.get("role") == until_role) and (
+                until_status is None or status == until_status
+            ):
                 return status, body
             await asyncio.sleep(0.05)
-        raise AssertionError(f"role never became {until_role}: {body}")
+        raise AssertionError(f"never {until_role} with {until_status}: {status} {body}")
 
     async def samples(self) -> Samples:
         status, content_type, text = await self.get("/metrics")
@@ -221,7 +227,7 @@ async def test_a_follower_is_healthy_and_takes_over_when_the_lock_is_free(pg_url
             assert (await bot.samples())[("briefbot_leader", ())] == 0.0
 
             await holder.execute("SELECT pg_advisory_unlock(%s)", (key,))
-            status, body = await bot.health(until_role="leader")
+            status, body = await bot.health(until_role="leader", until_status=200)
             assert status == 200 and body["scheduler"] == "running"
             assert (await bot.samples())[("briefbot_leader", ())] == 1.0
         assert runtime.scheduler is None and not leader.is_leader
