@@ -19,6 +19,7 @@ def test_per_word_caches_never_pass_their_size() -> None:
     }
     vocabulary = sorted(words)
     tag = tagger.Tagger(load_pack())
+    find_terms = query.TermFinder(frozenset(vocabulary[::7]))
     for start in range(0, len(vocabulary), 200):
         text = " ".join(
             f"{word}." if n % 9 == 0 else word
@@ -28,17 +29,24 @@ def test_per_word_caches_never_pass_their_size() -> None:
         tag.tag(title, text)
         cluster.band_keys(cluster.signature(title, text))
         query.words_of(text)
+        find_terms(text)
     assert len(vocabulary) > 2 * WORD_CACHE  # every cache was offered more than it holds
     sizes = {
         "cluster clean": cluster._clean.cache_info().currsize,
         "cluster hash": cluster._hash32.cache_info().currsize,
         "cluster minhash rows": cluster._row_lanes.cache_info().currsize,
+        "cluster chunk tokens": len(cluster._CHUNK_TOKENS),
+        "cluster hash memo": len(cluster._HASHES),
+        "cluster minhash memo": len(cluster._LANES),
+        "tagger codes": len(tag._coder),
+        "tagger runs": len(tag._runs),
         "tagger stems": len(tagger._STEMS),
         "tagger tokens": len(tagger._TOKENS),
         "tagger bounds": len(tagger._BOUNDS),
         "query chunks": len(query._CHUNK_FORMS),
         "query forms": query._forms.cache_info().currsize,
         "query terms": query._is_term.cache_info().currsize,
+        "query idle chunks": len(find_terms._idle),
     }
     assert max(sizes.values()) <= WORD_CACHE, sizes
     assert sizes["query forms"] == WORD_CACHE  # and they are used
