@@ -37,12 +37,11 @@ import itertools
 import re
 import struct
 import unicodedata
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
 
-from bot.caches import WORD_CACHE
+from bot.caches import WORD_CACHE, Memo
 from bot.claims.figures import extract_figures
 
 LEAD_WORDS = 60
@@ -459,27 +458,6 @@ def _stem(token: str) -> str:
     return token[:-1] if token.endswith("s") else token
 
 
-_K = TypeVar("_K", bound=Hashable)
-_V = TypeVar("_V")
-
-
-class _Memo(dict[_K, _V]):
-    """key -> compute(key), filled on demand and emptied when full. Looked up with
-    ``map(memo.__getitem__, keys)``, a key already seen costs a bare dict lookup run from C,
-    where a call to an lru_cache builds an argument tuple first (several times the cost).
-    Where ``compute`` is itself an lru_cache, it refills this quickly after emptying."""
-
-    def __init__(self, compute: Callable[[_K], _V]) -> None:
-        super().__init__()
-        self.compute = compute
-
-    def __missing__(self, key: _K) -> _V:
-        if len(self) >= WORD_CACHE:
-            self.clear()  # crude, but rare: news vocabulary repeats
-        self[key] = value = self.compute(key)
-        return value
-
-
 def _hours(when: datetime) -> int:
     aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
     return int(aware.timestamp() // 3600)
@@ -510,6 +488,6 @@ _BANDS_STRUCT = struct.Struct(">" + f"{4 * ROWS}s" * BANDS)  # one byte string p
 _BAND_PREFIXES = [f"{band:02d}" for band in range(BANDS)]
 _BAND_HASH = hashlib.blake2b(digest_size=6)  # never updated: each band hashes a copy
 
-_CHUNK_TOKENS: _Memo[str, tuple[str, ...]] = _Memo(_chunk_tokens)
-_HASHES: _Memo[str, int] = _Memo(_hash32)
-_LANES: _Memo[int, int] = _Memo(_row_lanes)
+_CHUNK_TOKENS: Memo[str, tuple[str, ...]] = Memo(_chunk_tokens)
+_HASHES: Memo[str, int] = Memo(_hash32)
+_LANES: Memo[int, int] = Memo(_row_lanes)

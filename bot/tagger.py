@@ -18,7 +18,7 @@ from functools import cached_property
 from itertools import accumulate, chain, compress, count
 from typing import NamedTuple
 
-from bot.caches import WORD_CACHE
+from bot.caches import Memo
 from bot.pack import Pack, TaggingConfig
 
 # Kinds of feature a lexicon phrase can carry.
@@ -88,20 +88,8 @@ def stem(token: str) -> str:
     return token[:-1]
 
 
-class _StemCache(dict[str, str]):
-    """word -> stem; looked up with ``map(cache.__getitem__, words)``, which stays in C for
-    every word already seen (news vocabulary repeats)."""
-
-    limit = WORD_CACHE
-
-    def __missing__(self, word: str) -> str:
-        if len(self) >= self.limit:
-            self.clear()
-        self[word] = found = stem(word)
-        return found
-
-
-_STEMS = _StemCache()
+# word -> stem; looked up with map(), which stays in C for every word already seen.
+_STEMS: Memo[str, str] = Memo(stem)
 
 
 def _scan(piece: str) -> list[str]:
@@ -112,34 +100,20 @@ def _scan(piece: str) -> list[str]:
     return (_SCAN_ASCII if piece.isascii() else _SCAN_UNICODE).split(piece)
 
 
-class _TokenCache(dict[str, tuple[str, ...]]):
-    """piece -> its tokens. Scanning text is the tagger's main cost, and the same pieces
-    ("the", "model.") recur in every item, so each distinct piece is scanned once."""
-
-    limit = WORD_CACHE
-
-    def __missing__(self, piece: str) -> tuple[str, ...]:
-        if len(self) >= self.limit:
-            self.clear()
-        self[piece] = found = tuple(map(_STEMS.__getitem__, _scan(piece)[1::2]))
-        return found
+def _tokens_of(piece: str) -> tuple[str, ...]:
+    return tuple(map(_STEMS.__getitem__, _scan(piece)[1::2]))
 
 
-class _BoundsCache(dict[str, tuple[int, ...]]):
-    """piece -> start of token 0, end of token 0, start of token 1, ...; filled only for
-    the opening pieces of texts, as far as evidence and reasons quote them."""
-
-    limit = WORD_CACHE
-
-    def __missing__(self, piece: str) -> tuple[int, ...]:
-        if len(self) >= self.limit:
-            self.clear()
-        self[piece] = found = tuple(accumulate(map(len, _scan(piece)[:-1])))
-        return found
+def _bounds_of(piece: str) -> tuple[int, ...]:
+    return tuple(accumulate(map(len, _scan(piece)[:-1])))
 
 
-_BOUNDS = _BoundsCache()
-_TOKENS = _TokenCache()
+# piece -> its tokens. Scanning text is the tagger's main cost, and the same pieces ("the",
+# "model.") recur in every item, so each distinct piece is scanned once.
+_TOKENS: Memo[str, tuple[str, ...]] = Memo(_tokens_of)
+# piece -> start of token 0, end of token 0, start of token 1, ...; filled only for the
+# opening pieces of texts, as far as evidence and reasons quote them.
+_BOUNDS: Memo[str, tuple[int, ...]] = Memo(_bounds_of)
 
 
 # How a token's code reads when it is not a lexicon word: sentence ends become whitespace,
@@ -149,7 +123,7 @@ _SENTENCE_CODES = {".": "\t", "!": "\t", "?": "\t", "\n": "\n"}
 _SENTENCE_END_CODES = frozenset(_SENTENCE_CODES.values())
 
 
-class _Coder(dict[str, str]):
+class _Coder(Memo[str, str]):
     """piece -> one character per token: the token's own code for a word of the lexicon (or
     a list word), a whitespace character for sentence punctuation, else a space.
 
@@ -157,10 +131,8 @@ class _Coder(dict[str, str]):
     (where lexicon words sit, where sentences end, how many tokens) is a string operation.
     """
 
-    limit = WORD_CACHE
-
     def __init__(self, words: Iterable[str]) -> None:
-        super().__init__()
+        super().__init__(self._code_piece)
         chars = (chr(c) for c in count(0x100) if not chr(c).isspace())
         words = sorted({*words, *_LIST_WORDS} - _SENTENCE_END)
         self.code = dict(zip(words, chars, strict=False))  # chars never run out
@@ -168,12 +140,9 @@ class _Coder(dict[str, str]):
         self.list_codes = frozenset(self.code[w] for w in _LIST_WORDS)
         self.code.update(_SENTENCE_CODES)
 
-    def __missing__(self, piece: str) -> str:
-        if len(self) >= self.limit:
-            self.clear()
+    def _code_piece(self, piece: str) -> str:
         code = self.code.get
-        self[piece] = found = "".join([code(t, _FILLER) for t in _TOKENS[piece]])
-        return found
+        return "".join([code(t, _FILLER) for t in _TOKENS[piece]])
 
 
 _PLAIN = _Coder(())  # codes of a document read without a lexicon
@@ -414,21 +383,16 @@ def _longest_first(tokens: list[str], index: dict[str, _Node]) -> list[tuple[int
     return found
 
 
-class _Runs(dict[str, tuple[tuple[int, int, _Entry], ...]]):
+class _Runs(Memo[str, tuple[tuple[int, int, _Entry], ...]]):
     """run of lexicon word codes -> the phrases in it, by token positions in the run."""
 
-    limit = WORD_CACHE
-
     def __init__(self, index: dict[str, _Node], words: Mapping[str, str]) -> None:
-        super().__init__()
+        super().__init__(self._phrases)
         self.index = index
         self.words = words
 
-    def __missing__(self, run: str) -> tuple[tuple[int, int, _Entry], ...]:
-        if len(self) >= self.limit:
-            self.clear()
-        self[run] = found = tuple(_longest_first([self.words[c] for c in run], self.index))
-        return found
+    def _phrases(self, run: str) -> tuple[tuple[int, int, _Entry], ...]:
+        return tuple(_longest_first([self.words[c] for c in run], self.index))
 
 
 # Builds a _Hit in C: a NamedTuple's own constructor is a Python function.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from bot import cluster, tagger
-from bot.caches import WORD_CACHE
+from bot.caches import WORD_CACHE, Memo
 from bot.claims import query
 from bot.pack import load_pack
 
@@ -50,3 +50,18 @@ def test_per_word_caches_never_pass_their_size() -> None:
     }
     assert max(sizes.values()) <= WORD_CACHE, sizes
     assert sizes["query forms"] == WORD_CACHE  # and they are used
+
+
+def test_a_memo_computes_each_key_once_and_stays_bounded() -> None:
+    calls: list[str] = []
+
+    def upper(key: str) -> str:
+        calls.append(key)
+        return key.upper()
+
+    memo: Memo[str, str] = Memo(upper, limit=8)
+    for round_ in range(3):
+        keys = [f"k{n % 5 + round_}" for n in range(20)]
+        assert list(map(memo.__getitem__, keys)) == [key.upper() for key in keys]
+        assert len(memo) <= 8
+    assert len(calls) < 3 * 20  # keys already seen were not computed again

@@ -411,19 +411,3 @@ def test_no_whitespace_character_can_be_in_a_token() -> None:
     assert not [
         c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() and token_char.match(c)
     ]
-
-
-def test_memos_compute_each_key_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cluster, "WORD_CACHE", 8)
-    calls: list[str] = []
-
-    def upper(key: str) -> str:
-        calls.append(key)
-        return key.upper()
-
-    memo: cluster._Memo[str, str] = cluster._Memo(upper)
-    for round_ in range(3):
-        keys = [f"k{n % 5 + round_}" for n in range(20)]
-        assert list(map(memo.__getitem__, keys)) == [key.upper() for key in keys]
-        assert len(memo) <= 8
-    assert len(calls) < 3 * 20  # keys already seen were not computed again

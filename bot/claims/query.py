@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, compress
 
-from bot.caches import WORD_CACHE
+from bot.caches import WORD_CACHE, Memo
 from bot.claims.figures import Figure, figure_tokens, find_figures
 
 MAX_QUERY_CHARS = 2000
@@ -185,21 +185,13 @@ def _may_glue(folded: str) -> bool:
     return False
 
 
-class _ChunkForms(dict[str, tuple[str, ...]]):
-    """Forms of every token of a whitespace-free chunk of folded text, filled on demand.
-
-    A plain dict, not an lru_cache: a hit is then a bare dict lookup, run from map() in C.
-    """
-
-    def __missing__(self, chunk: str) -> tuple[str, ...]:
-        if len(self) >= _MAX_CHUNKS:
-            self.clear()  # crude, but rare: vocabulary repeats
-        forms = self[chunk] = tuple(chain.from_iterable(map(_forms, TOKEN_RE.findall(chunk))))
-        return forms
+def _chunk_forms(chunk: str) -> tuple[str, ...]:
+    """Forms of every token of a whitespace-free chunk of folded text."""
+    return tuple(chain.from_iterable(map(_forms, TOKEN_RE.findall(chunk))))
 
 
 _MAX_CHUNKS = WORD_CACHE
-_CHUNK_FORMS = _ChunkForms()
+_CHUNK_FORMS: Memo[str, tuple[str, ...]] = Memo(_chunk_forms)
 
 
 @functools.lru_cache(maxsize=WORD_CACHE)
