@@ -216,7 +216,9 @@ class Ingestor:
         self, body: bytes, url: str, content_type: str | None, now: datetime, job: FeedJob
     ) -> PreparedFeed:
         """Parse, tag, summarise, sign and link claims in the worker pool."""
-        known = await asyncio.to_thread(self._known_guids, job.id)
+        # A feed's first stored response sets backlog_done in the same transaction as its
+        # entries, so before that the feed has stored nothing and there is nothing to ask.
+        known = await asyncio.to_thread(self._known_guids, job.id) if job.backlog_done else None
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self.executor,
@@ -228,7 +230,7 @@ class Ingestor:
             str(self.pack.path),
             job.title,
             job.backlog_done,
-            known,
+            known or frozenset(),
         )
 
     def _known_guids(self, feed_id: int) -> frozenset[str]:

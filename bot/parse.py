@@ -74,6 +74,11 @@ class ParsedFeed:
         return self.problem is not None
 
 
+# How much lower the parse workers' CPU priority is than the main process's (see
+# _yield_to_main); 10 is what `nice` gives by default.
+WORKER_NICENESS = 10
+
+
 def make_parse_executor(kind: str = "process", workers: int | None = None) -> Executor:
     """The pool ``parse_feed`` should use; see bench/parse_pool.py for the figures.
 
@@ -90,7 +95,19 @@ def make_parse_executor(kind: str = "process", workers: int | None = None) -> Ex
     return ProcessPoolExecutor(
         max_workers=count,
         mp_context=multiprocessing.get_context("spawn"),
+        initializer=_yield_to_main,
     )
+
+
+def _yield_to_main() -> None:
+    """Runs in each new worker: a lower CPU priority than the main process.
+
+    The main process answers chat (a Slack command must be acknowledged within three
+    seconds) and is ingest's only writer; when the workers fill every core, it should
+    still get one at once. In a busy ingest the writer then keeps up with the workers
+    instead of holding a backlog to store after the last feed is parsed.
+    """
+    os.nice(WORKER_NICENESS)
 
 
 async def parse_feed(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.app import App, open_app
 from bot.config import Settings
@@ -210,3 +210,26 @@ async def test_refetch_without_validators_skips_stored_entries(
     with app.db.session() as s:
         titles = set(s.scalars(select(Item.title)))
     assert fresh[1] in titles and count(app, Item) == 3
+
+
+async def test_first_fetch_asks_for_no_stored_guids(server: FeedServer, app: App) -> None:
+    """A feed that never stored a response has no guids to skip: its first fetch does not
+    read them (one query per feed saved on a large first import); later fetches do."""
+    server.static("/feed", rss(LLAMA, OFF_TOPIC))
+    follow(app, server.url("/feed"))
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(app.db.engine, "before_cursor_execute", record)
+    try:
+        assert (await app.ingestor().fetch_due(force=True)).stored == 2
+        guid_reads = [s for s in statements if s.lstrip().startswith("SELECT items.guid")]
+        assert len(guid_reads) == 1, "only the store's duplicate check reads guids"
+        statements.clear()
+        second = (await app.ingestor().fetch_due(force=True)).feeds[0]
+    finally:
+        event.remove(app.db.engine, "before_cursor_execute", record)
+    assert second.skipped == 2
+    assert sum(s.lstrip().startswith("SELECT items.guid") for s in statements) == 1

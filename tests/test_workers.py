@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bot.app import open_app
 from bot.config import Settings
+from bot.parse import WORKER_NICENESS
 
 
 def test_every_process_worker_is_up_before_the_first_fetch(tmp_path: Path) -> None:
@@ -24,6 +26,20 @@ def test_every_process_worker_is_up_before_the_first_fetch(tmp_path: Path) -> No
         # ...and each has its loaded pack out of the garbage collector's walks (bot.heap).
         settled = [executor.submit(_heap_settled) for _ in range(4)]
         assert all(future.result() for future in settled)
+    finally:
+        app.close()
+
+
+def test_workers_yield_the_cpu_to_the_main_process(tmp_path: Path) -> None:
+    """The main process (chat, the writer) keeps its priority; the workers run lower."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'b.db'}", parse_pool="process", parse_workers=2
+    )
+    app = open_app(settings)
+    try:
+        app.start_workers()
+        niceness = [app.executor.submit(os.nice, 0).result() for _ in range(4)]
+        assert set(niceness) == {os.nice(0) + WORKER_NICENESS}
     finally:
         app.close()
 
