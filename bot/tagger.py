@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -395,6 +396,31 @@ class _Runs(Memo[str, tuple[tuple[int, int, _Entry], ...]]):
         return tuple(_longest_first([self.words[c] for c in run], self.index))
 
 
+def _watch(index: dict[str, _Node], coder: _Coder) -> re.Pattern[str]:
+    """A search for the codes of words without which no phrase can be a mention of the
+    subject, another sense of its names or off-topic context.
+
+    One word of each such phrase will do; a long word found in few phrases ("studio"
+    rather than "ai") is likelier to be rare in text too.
+    """
+    entries = [e for e in _entries(index) if e.signals is not None]
+    uses = Counter(token for entry in entries for token in set(entry.phrase))
+    watched: set[str] = set()
+    for entry in sorted(entries, key=lambda e: len(e.phrase)):
+        s = entry.signals or _NO_SIGNALS
+        if (s.name or s.other_sense or s.off_topic) and watched.isdisjoint(entry.phrase):
+            watched.add(min(entry.phrase, key=lambda t: (-len(t), uses[t], t)))
+    return re.compile(f"[{re.escape(''.join(sorted(coder.code[t] for t in watched)))}]")
+
+
+def _entries(level: dict[str, _Node]) -> Iterable[_Entry]:
+    """Every phrase entry in the trie below `level`."""
+    for node in level.values():
+        if node.entry is not None:
+            yield node.entry
+        yield from _entries(node.longer)
+
+
 # Builds a _Hit in C: a NamedTuple's own constructor is a Python function.
 _new_hit = tuple.__new__
 
@@ -417,12 +443,40 @@ class Tagger:
         self._coder = _Coder(lex.words())
         self._runs = _Runs(self._index, self._coder.word)
         self._order = {t.id: i for i, t in enumerate(pack.themes)}
+        self._watched = _watch(self._index, self._coder)
+        self._peer_led = Memo(self._has_peer)  # codes of a headline -> names another company
+        self._unnamed: dict[bool, TagResult | None] = {}  # see _unnamed_result
 
     def tag(self, title: str, text: str, *, candidates_if_irrelevant: bool = True) -> TagResult:
         """Tag one item. Without `candidates_if_irrelevant`, an irrelevant item's candidates
         are left empty (working them out is a third of the cost)."""
         title = title or ""
         doc = _Doc(f"{title}\n\n{text or ''}", title, self._coder)
+        if not candidates_if_irrelevant and self._watched.search(doc.codes) is None:
+            found = self._unnamed_result(doc)
+            if found is not None:
+                return found
+        return self._tag(doc, candidates_if_irrelevant)
+
+    def _unnamed_result(self, doc: _Doc) -> TagResult | None:
+        """The result for a document without a name of the subject, another sense of its
+        names or off-topic context; None if that is relevant.
+
+        Of all its phrases only the peers in the headline can then move the score (see
+        _Relevance.score), so documents alike in that have the same result.
+        """
+        peer_led = self._peer_led[doc.codes[: doc.title_len]]
+        if peer_led not in self._unnamed:
+            result = self._tag(doc, candidates_if_irrelevant=False)
+            self._unnamed[peer_led] = None if result.relevant else result
+        return self._unnamed[peer_led]
+
+    def _has_peer(self, codes: str) -> bool:
+        """Is another company among the phrases in these codes?"""
+        found = (entry.signals for run in codes.split() for _, _, entry in self._runs[run])
+        return any(signals is not None and signals.peer for signals in found)
+
+    def _tag(self, doc: _Doc, candidates_if_irrelevant: bool) -> TagResult:
         hits = self._match(doc)
         relevance, reasons = _Relevance(self.pack, doc, hits).score()
         relevant = relevance >= self.pack.relevance.threshold

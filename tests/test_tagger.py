@@ -513,3 +513,58 @@ def test_caches_of_codes_and_runs_stay_bounded_and_change_nothing() -> None:
     for _ in range(2):
         assert [small.tag(title, text) for title, text in items] == expected
         assert len(small._coder) <= 40 and len(small._runs) <= 40
+
+
+# --- items that never name the subject --------------------------------------------------
+
+
+def _watched_phrases(tagger: Tagger) -> dict[str, bool]:
+    """Each pack phrase -> does the tagger's cheap check find a watched word in it."""
+    coder = tagger._coder
+    return {p: bool(tagger._watched.search(_Doc(p, coder=coder).codes)) for p in _PHRASES}
+
+
+_WATCHED = _watched_phrases(_META_TAGGER)
+# Texts of these rarely hold a watched word: most take the shortcut, with peers in the
+# headline or not.
+_UNNAMED_PARTS = [p for p, watched in _WATCHED.items() if not watched]
+_UNNAMED_PARTS += [*sorted(_LIST_WORDS), ".", ",", "\n", "'s", "Said", "the", "x"] * 5
+_UNNAMED_PARTS += [p for p, watched in _WATCHED.items() if watched][::9]
+
+
+def _plain_tag(tagger: Tagger, title: str, text: str) -> TagResult:
+    """The definition: match every phrase and score the relevance, with no shortcut."""
+    return tagger._tag(_Doc(f"{title}\n\n{text}", title, tagger._coder), False)
+
+
+def test_every_name_other_sense_and_off_topic_phrase_holds_a_watched_word() -> None:
+    for tagger in (_META_TAGGER, Tagger(load_pack(MINIPACK))):
+        entries = _trie_phrases(tagger._index).values()
+        for entry in entries:
+            s = entry.signals
+            if s is not None and (s.name or s.other_sense or s.off_topic):
+                codes = "".join(tagger._coder.code[t] for t in entry.phrase)
+                assert tagger._watched.search(codes), entry.phrase
+    assert sum(_WATCHED.values()) < len(_WATCHED) / 2  # the check does not watch everything
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(_UNNAMED_PARTS), max_size=40),
+    st.lists(st.sampled_from(_UNNAMED_PARTS), max_size=8),
+)
+def test_unnamed_items_get_the_plain_result(body: list[str], head: list[str]) -> None:
+    title, text = " ".join(head), " ".join(body)
+    lean = _META_TAGGER.tag(title, text, candidates_if_irrelevant=False)
+    assert lean == _plain_tag(_META_TAGGER, title, text)
+    assert repr(lean) == repr(_plain_tag(_META_TAGGER, title, text))
+
+
+def test_unnamed_items_of_the_dev_set_get_the_plain_result() -> None:
+    tagger = Tagger(load_pack())
+    items = [(item.title, item.text) for item in load_items(DATA / "devset.jsonl")]
+    items += [("", text) for _, text in items] + [(title, "") for title, _ in items]
+    for title, text in items:
+        lean = tagger.tag(title, text, candidates_if_irrelevant=False)
+        assert lean == _plain_tag(tagger, title, text), (title, text)
+    assert set(tagger._unnamed) == {True, False}  # shortcuts taken, led by a peer or not
