@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -15,12 +16,20 @@ from hypothesis import strategies as st
 
 from bot.claims import query as query_module
 from bot.claims.extract import (
+    _DEFAULT_KEY,
     ABBREVIATIONS,
+    MAX_TEXT,
+    CandidateClaim,
+    _document,
+    _may_hold_figure,
+    _speaker_key,
+    _speakers,
     candidate_id,
     extract_candidates,
     split_sentences,
     to_record,
 )
+from bot.claims.figures import extract_figures, fold_case
 from bot.claims.ledger import DEFAULT_PACK_DIR, load_ledger
 from bot.claims.link import Linker
 from bot.claims.lookup import ClaimIndex, ClaimRecord, LookupEngine
@@ -394,3 +403,161 @@ def test_sentences_with_any_whitespace_split_as_the_plain_splitter(
 ) -> None:
     text = " ".join(parts) if spaced else "".join(parts)
     assert split_sentences(text) == _plain_sentences(text)
+
+
+# -- shortcuts in candidate extraction, against their plain definitions ---------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(MORE_PIECES), max_size=12),
+    st.lists(st.sampled_from(MORE_PIECES), max_size=30),
+    st.booleans(),
+    st.integers(min_value=-8, max_value=8),
+)
+def test_document_is_title_and_text_collapsed(
+    title_parts: list[str], text_parts: list[str], spaced: bool, near_limit: int
+) -> None:
+    title = "".join(title_parts)
+    text = " ".join(text_parts) if spaced else "".join(text_parts)
+    if near_limit and title:  # the joined text about as long as extraction reads
+        filler = "word  " * (MAX_TEXT // 6)
+        text = text + filler[: max(0, MAX_TEXT - len(title) - len(text) - 2 + near_limit)]
+    joined = f"{title}.\n{text}" if title else text
+    assert _document(title, text) == " ".join(joined[:MAX_TEXT].split())
+
+
+def _unicode() -> str:
+    return "".join(map(chr, range(0x110000)))
+
+
+def test_fold_case_keeps_every_character_in_place() -> None:
+    assert len(fold_case(_unicode())) == 0x110000
+
+
+def test_folded_text_matches_each_pattern_element_as_ignorecase_does() -> None:
+    # The folded pattern is the attribution pattern without IGNORECASE, searched in
+    # fold_case'd text; element by element, each must match a character there exactly
+    # when it matches the character itself under IGNORECASE. (Word boundaries and the
+    # other classes do not use IGNORECASE; they must see the same classes.)
+    every = _unicode()
+    folded = fold_case(every)
+    pattern = _speakers(_DEFAULT_KEY).folded_pattern
+    assert pattern is not None
+    source = pattern.pattern.replace("?P<", "")  # group syntax aside, all lower case
+    assert source == source.lower()
+    literals = {c for c in source if c.isprintable()}
+    elements = [re.escape(c) for c in sorted(literals)] + [r"[a-z]", r"[a-z ]", r"[^;!?]"]
+    for element in [*elements, r"\s", r"\w"]:
+        ignoring = re.compile(element, re.IGNORECASE)
+        plain = re.compile(element)
+        assert [m.start() for m in ignoring.finditer(every)] == [
+            m.start() for m in plain.finditer(folded)
+        ], element
+
+
+ODD_PIECES = [
+    *MORE_PIECES,
+    "said",
+    "SAYS",
+    "told",
+    "According to",
+    "ACCORDING TO",
+    "Meta\u2019s chief AI scientist",
+    "META'S CEO",
+    "Meta spokeswoman",
+    "Mark Zuckerberg",
+    "ZUCK",
+    "LeCun",
+    "Yann LeCun",
+    "Ahmad Al-Dahle",
+    "Nick Clegg",
+    "Meta Platforms",
+    "Metaverse",
+    "\u212aelvin",
+    "\u0131",
+    "\u0130",
+    "\u017f",
+    "\u03a3",
+    "\u00df",
+    ";",
+    "plans",
+    "5 million",
+]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(ODD_PIECES), max_size=25), st.booleans())
+def test_attribution_in_folded_text_is_the_ignorecase_search(
+    parts: list[str], spaced: bool
+) -> None:
+    sentence = " ".join(parts) if spaced else "".join(parts)
+    speakers = _speakers(_DEFAULT_KEY)
+    hit = speakers.pattern.search(sentence)
+    plain = (hit.group("who1") or hit.group("who2"), hit.group(0)) if hit else None
+    assert speakers.attribution(sentence, fold_case(sentence)) == plain
+
+
+def test_non_ascii_speakers_are_searched_with_ignorecase() -> None:
+    speakers = _speakers(_speaker_key({"Jos\u00e9 Garc\u00eda": "Jos\u00e9 Garc\u00eda"}))
+    assert speakers.folded_pattern is None
+    sentence = "JOS\u00c9 GARC\u00cdA said the plan would cost $2 billion."
+    assert speakers.attribution(sentence, fold_case(sentence)) == (
+        "JOS\u00c9 GARC\u00cdA",
+        "JOS\u00c9 GARC\u00cdA said",
+    )
+
+
+FIGURE_PIECES = [
+    *ODD_PIECES,
+    "3",
+    "2024",
+    "350,000",
+    "\u0663",  # Arabic-Indic three
+    "\uff13",  # fullwidth three
+    "$",
+    "k",
+    "bn",
+    "B",
+    "MILLION",
+    "m\u0131llion",
+    "thou\u017fand",
+    "Thousands",
+    "two thousand",
+    "tens of THOUSANDS",
+    "Millions",
+    "billions",
+    "tens of",
+    "hundreds of",
+    "two",
+    "H100s",
+    "GPUs",
+    "%",
+    "users",
+    "dollars",
+]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(FIGURE_PIECES), max_size=25), st.booleans())
+def test_sentences_without_digits_or_multipliers_hold_no_figure(
+    parts: list[str], spaced: bool
+) -> None:
+    sentence = " ".join(parts) if spaced else "".join(parts)
+    if not _may_hold_figure(sentence, fold_case(sentence)):
+        assert extract_figures(sentence) == []
+
+
+def test_figure_shortcut_on_the_dev_set() -> None:
+    lines = (Path(__file__).parent / "data" / "devset.jsonl").read_text().splitlines()
+    sentences = [s for line in lines for s in split_sentences(line)]
+    skipped = [s for s in sentences if not _may_hold_figure(s, fold_case(s))]
+    assert skipped and all(extract_figures(s) == [] for s in skipped)
+
+
+def test_candidates_unpickle_with_their_search_text() -> None:
+    found = extract_candidates("Meta doubles down on AI", ARTICLE)
+    back = pickle.loads(pickle.dumps(found))
+    assert back == found and all(isinstance(c, CandidateClaim) for c in back)
+    assert [c.search_text for c in back] == [c.search_text for c in found]
+    assert [c.figures for c in back] == [c.figures for c in found]

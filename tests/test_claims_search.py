@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Text, cast, insert, select
 
-from bot.claims.extract import candidate_id, extract_candidates, to_record
+from bot.claim_sync import CANDIDATE_CONSTANTS, candidate_rows, store_claims
+from bot.claims.extract import CandidateClaim, candidate_id, extract_candidates, to_record
 from bot.claims.ledger import DEFAULT_PACK_DIR, load_ledger
+from bot.claims.link import ClaimLink
 from bot.claims.lookup import ClaimRecord, LookupEngine, StoredClaims, claim_values
+from bot.prepare import Prepared
 from storage.db import Database, downgrade, upgrade
-from storage.models import Claim, ClaimCoverage, Feed, Item
+from storage.models import Claim, ClaimCoverage, Feed, Item, table_of
+from storage.records import NewItem
 from storage.search import ClaimSearch, fts5_expression, safe_terms, tsquery_expression
 
 HOSTILE = [
@@ -143,3 +151,124 @@ def test_match_expressions_contain_only_quoted_plain_tokens() -> None:
     assert safe_terms(hostile) == ["h100", "fx3p5e05"]
     assert fts5_expression(hostile) == '"h100" OR "fx3p5e05"'
     assert tsquery_expression(hostile) == "h100 | fx3p5e05"
+
+
+# -- candidate claims' rows, written out, against claim_values of their records --------
+
+
+def _dev_candidates() -> list[CandidateClaim]:
+    lines = (Path(__file__).parent / "data" / "devset.jsonl").read_text().splitlines()
+    found = []
+    for line in lines:
+        entry = json.loads(line)
+        found.extend(extract_candidates(entry["title"], entry["text"]))
+    return found
+
+
+DEV_CANDIDATES = _dev_candidates()
+
+
+def _new_item(source: str, title: str, url: str | None, published: datetime) -> NewItem:
+    return NewItem(
+        guid=None,
+        url=url,
+        canonical_url=url,
+        source=source,
+        title=title,
+        title_key=title.lower(),
+        author=None,
+        published_at=published,
+        published_was_missing=False,
+        fetched_at=published,
+        text="",
+        summary="",
+        content_hash="h",
+    )
+
+
+def _record_values(item_id: int, item: NewItem, candidate: CandidateClaim) -> dict[str, object]:
+    record = to_record(
+        candidate,
+        claim_id=candidate_id(item_id, candidate.statement),
+        publication=item.source,
+        title=item.title,
+        url=item.url,
+        published=item.published_at.date(),
+    )
+    return claim_values(record, item_id=item_id, search_text=candidate.search_text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=2**62),
+    st.text(max_size=20),
+    st.text(max_size=40),
+    st.none() | st.text(max_size=30),
+    st.datetimes(
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=-8)), timezone(timedelta(hours=13))]
+        )
+    ),
+    st.integers(min_value=0, max_value=len(DEV_CANDIDATES)),
+    st.integers(min_value=0, max_value=4),
+)
+def test_candidate_rows_and_constants_are_claim_values_of_their_records(
+    item_id: int,
+    source: str,
+    title: str,
+    url: str | None,
+    published: datetime,
+    first: int,
+    count: int,
+) -> None:
+    assert DEV_CANDIDATES
+    item = _new_item(source, title, url, published)
+    candidates = DEV_CANDIDATES[first : first + count]
+    rows = [{**row, **CANDIDATE_CONSTANTS} for row in candidate_rows(item_id, item, candidates)]
+    assert rows == [_record_values(item_id, item, c) for c in candidates]
+
+
+def test_store_claims_stores_the_candidates_rows_and_links(stored: StoredClaims) -> None:
+    # Candidates stored by store_claims for one item, and inserted the plain way (rows of
+    # claim_values) for another: every column reads the same, as the database keeps it.
+    db = stored.db
+    item_id, plain_id, bare_id = (_item(db, n, f"Story {n}", day=n) for n in (7, 8, 9))
+    published = datetime(2024, 3, 20, 9, 0, tzinfo=UTC)
+    item = _new_item(
+        "Example News", "Meta plans a bigger GPU fleet", "https://n.example/7", published
+    )
+    text = (
+        "Zuckerberg said Meta will have 1.3 million GPUs by the end of 2025. "
+        "According to Meta, its assistant has 500 million monthly users."
+    )
+    candidates = tuple(extract_candidates(item.title, text))
+    assert len(candidates) == 3
+    links = (ClaimLink("meta-350k-h100-2024", 0.75, True), ClaimLink("meta-most-gpus", 0.5))
+    prepared = [
+        (item_id, Prepared(item, candidates=candidates, links=links)),
+        (bare_id, Prepared(_new_item("Example News", "x", None, published))),
+    ]
+    with db.session() as session:
+        store_claims(session, prepared)
+        plain = [_record_values(plain_id, item, c) for c in candidates]
+        session.connection().execute(insert(table_of(Claim)), plain)
+    columns = [c for c in table_of(Claim).columns if c.name not in ("id", "item_id", "created_at")]
+    as_kept = select(*(cast(c, Text) for c in columns)).order_by(Claim.statement)
+    with db.session() as session:
+        got = list(session.execute(as_kept.where(Claim.item_id == item_id)))
+        want = list(session.execute(as_kept.where(Claim.item_id == plain_id)))
+        ids = set(session.scalars(select(Claim.id).where(Claim.item_id == item_id)))
+        trails = session.execute(
+            select(
+                ClaimCoverage.claim_id,
+                ClaimCoverage.item_id,
+                ClaimCoverage.score,
+                ClaimCoverage.updates_figure,
+            ).order_by(ClaimCoverage.claim_id)
+        )
+        assert [tuple(trail) for trail in trails] == [
+            ("meta-350k-h100-2024", item_id, 0.75, True),
+            ("meta-most-gpus", item_id, 0.5, False),
+        ]
+    assert len(got) == 3 and got == want
+    assert ids == {candidate_id(item_id, c.statement) for c in candidates}
