@@ -207,7 +207,9 @@ def _reaches(a: Signature, b: Signature, needed: float) -> bool:
     is at least the real one (every step of _points grows with the count, in floating
     point too), so falling short of `needed` then settles it."""
     common = (_sketch(a) & _sketch(b)).bit_count()
-    at_most = min(common + min(a.collided, b.collided), len(a.words), len(b.words))
+    # No more than either side's words: the common bits are at most a's bits, its words
+    # less its collisions (likewise b's).
+    at_most = common + min(a.collided, b.collided)
     if _points(a, b, at_most) < needed:
         return False
     return evidence(a, b) >= needed
@@ -217,7 +219,7 @@ def _sketch(sig: Signature) -> int:
     if sig.sketch < 0:
         sketch = 0
         for word in sig.words:
-            sketch |= 1 << (word & _SKETCH_MASK)
+            sketch |= _SKETCH_BITS[word & _SKETCH_MASK]
         object.__setattr__(sig, "sketch", sketch)  # a cache: the signature does not change
         object.__setattr__(sig, "collided", len(sig.words) - sketch.bit_count())
     return sig.sketch
@@ -261,6 +263,31 @@ def is_same_story(a: Signature, b: Signature, *, hours_apart: float | None = Non
     if gap > MAX_HOURS_APART:
         return False
     return _reaches(a, b, NEEDED_AT_ONCE + NEEDED_PER_HOUR * gap)  # needed(), gap <= max
+
+
+def first_copy(stories: Iterable[Iterable[Signature]], new: Signature) -> int | None:
+    """The position of the first of `stories` (each given by signatures of its copies)
+    holding a copy of `new`: ``is_same_story(old, new)`` for one of its `old`. None if none.
+
+    An entry is compared with up to a hundred stored copies, nearly all of which the
+    sketch bound turns away, so what `new` brings is looked up once.
+    """
+    sketch, collided, hour = _sketch(new), new.collided, new.hour
+    for at, stored in enumerate(stories):
+        for old in stored:
+            if hour is None or old.hour is None:
+                needed = NEEDED_UNKNOWN_TIME
+            else:
+                gap = abs(float(old.hour - hour))
+                if gap > MAX_HOURS_APART:
+                    continue
+                needed = NEEDED_AT_ONCE + NEEDED_PER_HOUR * gap
+            # _reaches(old, new, needed), inline.
+            common = ((old.sketch if old.sketch >= 0 else _sketch(old)) & sketch).bit_count()
+            at_most = common + (old.collided if old.collided < collided else collided)
+            if _points(old, new, at_most) >= needed and evidence(old, new) >= needed:
+                return at
+    return None
 
 
 def needed(hours_apart: float | None) -> float:
@@ -477,6 +504,7 @@ def _hash32(token: str) -> int:
 
 
 _SKETCH_MASK = 1023  # 1,024 bits: ~65 words each, so ~4 bits in common by chance
+_SKETCH_BITS = [1 << bit for bit in range(_SKETCH_MASK + 1)]  # spares a shift per word
 _ROW_BYTES = 4 * BANDS * ROWS
 _ROW_BITS = 32
 _LANE_BITS = 40

@@ -317,8 +317,18 @@ def _count(report: FeedReport, parsed: PreparedFeed, stored: StoreReport) -> Non
     report.duplicates = stored.duplicates + parsed.skipped
 
 
-def _same_story(a: str, b: str) -> bool:
-    return cluster.is_same_story(_signature(a), _signature(b))
+class _SameStory:
+    """storage.items.ManyAtOnce: an entry's signature is read once for all its candidates."""
+
+    def __call__(self, stored: str, new: str, /) -> bool:
+        return cluster.is_same_story(_signature(stored), _signature(new))
+
+    def first_copy(self, stories: Sequence[Sequence[str]], new: str, /) -> int | None:
+        decoded = (map(_signature, stored) for stored in stories)  # as far as compared
+        return cluster.first_copy(decoded, _signature(new))
+
+
+_same_story = _SameStory()
 
 
 @lru_cache(maxsize=2048)

@@ -60,6 +60,9 @@ class StoryIndex:
         # one story: ~190,000 keys at the benchmark's volume, a list each cost ~12 MB).
         self._by_key: dict[str, int | list[int]] = {}
         self.stories: dict[int, IndexedStory] = {}
+        # No held story was last seen before this (None: none held). Stories are only
+        # added or seen later, so the bound holds until a reload works it out anew.
+        self._oldest: datetime | None = None
         self._epoch: int | None = None
 
     def sync(self, conn: Connection) -> bool:
@@ -83,6 +86,11 @@ class StoryIndex:
         """Whether every story an entry published then could continue is held here."""
         return self.horizon is not None and published_at - self.window >= self.horizon
 
+    def all_seen_since(self, since: datetime) -> bool:
+        """Whether every held story was last seen at `since` or later (False may be wrong:
+        a story the bound counts may have been seen since)."""
+        return self._oldest is None or self._oldest >= since
+
     def learn(
         self,
         story_id: int,
@@ -94,6 +102,7 @@ class StoryIndex:
         story = self.stories.get(story_id)
         if story is None:
             story = self.stories[story_id] = IndexedStory(story_id, last_seen_at)
+            self._oldest = min(self._oldest or last_seen_at, last_seen_at)
         story.last_seen_at = max(story.last_seen_at, last_seen_at)
         story.signatures = signatures[-SIGNATURES_PER_STORY:]
         self._add_keys(story_id, new_keys)
@@ -104,23 +113,38 @@ class StoryIndex:
             found == story_id if isinstance(found, int) else found is not None and story_id in found
         )
 
+    def missing(self, story_id: int, keys: Iterable[str]) -> list[str]:
+        """Those of `keys` the story does not hold, in order."""
+        if story_id not in self.stories:
+            return list(keys)  # a story not held holds no key (new, or out of the window)
+        missing = []
+        by_key = self._by_key
+        for key in keys:  # holds(), inline
+            found = by_key.get(key)
+            if found is None or (
+                found != story_id if isinstance(found, int) else story_id not in found
+            ):
+                missing.append(key)
+        return missing
+
     def shared_keys(self, keys: Iterable[str]) -> Counter[int]:
         """How many of `keys` each story holds (stories holding none are left out)."""
-        shared: Counter[int] = Counter()
-        by_key = self._by_key
-        for key in keys:
-            found = by_key.get(key)
+        # Listed first and counted in one go: a Counter counts a list in C, and one story
+        # at a time in Python.
+        holders: list[int] = []
+        for found in map(self._by_key.get, keys):
             if found is None:
                 continue
             if isinstance(found, int):
-                shared[found] += 1
+                holders.append(found)
             else:
-                shared.update(found)
-        return shared
+                holders += found
+        return Counter(holders)
 
     def load(self, conn: Connection, since: datetime) -> None:
         """Hold exactly the stories last seen since `since`, as the database has them."""
         self._by_key, self.stories = {}, {}
+        self._oldest = None
         recent = select(_clusters.c.id).where(_clusters.c.last_seen_at >= since)
         for story_id, last_seen, keys in conn.execute(
             select(_clusters.c.id, _clusters.c.last_seen_at, _clusters.c.band_keys).where(
@@ -129,6 +153,7 @@ class StoryIndex:
         ):
             self.stories[story_id] = IndexedStory(story_id, last_seen)
             self._add_keys(story_id, set(keys.split()))
+            self._oldest = min(self._oldest or last_seen, last_seen)
         for story_id, signature in conn.execute(newest_signatures(recent)):
             self.stories[story_id].signatures.append(signature)
         self.horizon = since

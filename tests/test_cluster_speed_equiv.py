@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import re
@@ -120,3 +121,72 @@ def test_words_colliding_in_the_sketch_still_count() -> None:
     a, b = Signature(words, hour=10), Signature(words, hour=10)
     assert evidence(a, b) == cluster.POINTS_WORDING and is_same_story(a, b)
     assert a.sketch == b.sketch == 1 << 7 and a.collided == 64
+
+
+def _plain_sketch(sig: Signature) -> tuple[int, int]:
+    sketch = 0
+    for word in sig.words:
+        sketch |= 1 << (word & cluster._SKETCH_MASK)
+    return sketch, len(sig.words) - sketch.bit_count()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.frozensets(st.integers(min_value=0, max_value=2**32 - 1), max_size=80))
+def test_the_sketch_is_one_bit_per_word(words: frozenset[int]) -> None:
+    sig = Signature(words)
+    assert cluster._sketch(sig) == sig.sketch
+    assert (sig.sketch, sig.collided) == _plain_sketch(sig)
+
+
+def _plain_first_copy(stories: list[list[Signature]], new: Signature) -> int | None:
+    hits = [at for at, stored in enumerate(stories) if any(is_same_story(o, new) for o in stored)]
+    return hits[0] if hits else None
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.lists(SIGNATURES, max_size=3), max_size=4),
+    SIGNATURES,
+    st.lists(st.booleans(), max_size=13),
+)
+def test_first_copy_is_the_first_pairwise_verdict(
+    stories: list[list[Signature]], new: Signature, sketched: list[bool]
+) -> None:
+    # Some sketches worked out beforehand (a cached decoded signature), some not.
+    for sig, ahead in zip([new, *itertools.chain(*stories)], sketched, strict=False):
+        if ahead:
+            cluster._sketch(sig)
+    expected = _plain_first_copy(stories, new)
+    assert cluster.first_copy(stories, new) == expected
+    assert cluster.first_copy(map(iter, stories), new) == expected  # iterables, read once
+
+
+def test_first_copy_on_story_sized_signatures() -> None:
+    """Stories of up to five stored copies around the threshold, hours near the window's
+    end and missing, words colliding in the sketch: the first pairwise verdict."""
+    rng = random.Random(5)
+    hours = [None, 100, 101, 130, 171, 172, 173, 200]
+    verdicts: list[int | None] = []
+
+    def story(pool: list[int], at: int) -> Signature:
+        return Signature(
+            frozenset(pool[at : at + 65]),
+            title=frozenset(rng.sample(range(10), rng.randint(0, 4))),
+            figures=frozenset(rng.sample(range(6), rng.randint(0, 2))),
+            names=frozenset(rng.sample(range(8), rng.randint(0, 3))),
+            versions=frozenset(rng.sample(range(3), rng.randint(0, 1))),
+            hour=rng.choice(hours),
+        )
+
+    for _ in range(1000):
+        pool = [rng.getrandbits(32) for _ in range(200)]
+        new = story(pool, rng.randint(0, 65))
+        stories = [
+            [story(pool, rng.randint(0, 130)) for _ in range(rng.randint(1, 5))]
+            for _ in range(rng.randint(1, 4))
+        ]
+        expected = _plain_first_copy(stories, new)
+        assert cluster.first_copy(stories, new) == expected
+        verdicts.append(expected)
+    assert 0.05 < verdicts.count(None) / len(verdicts) < 0.95  # found and not, both often
+    assert {0, 1, 2} <= set(verdicts)
