@@ -517,6 +517,9 @@ class _Reader:
     # --- text elements --------------------------------------------------------------------
 
     def _content_frame(self, kind: str, key: str, attrs_d: dict[str, str], default: str) -> None:
+        if not attrs_d:  # the default types are accepted, and mapped to themselves
+            self.frames.append(_Frame(kind, key, [], default))
+            return
         ctype = _map_type(attrs_d.get("type", default))
         if ctype not in _CONTENT_TYPES or "mode" in attrs_d or "src" in attrs_d:
             raise _Decline
@@ -737,7 +740,7 @@ class _Reader:
         ctype = frame.ctype
         if (
             ctype == "text/plain"
-            and self.version[:4] != "atom"
+            and not self.version.startswith("atom")
             and ("<" in output or "&" in output)  # the sniffer needs a tag or an entity
             and _looks_like_html(output)
         ):

@@ -92,6 +92,9 @@ _BLANK_LINE = re.compile(r"\n\s*\n")
 # The ASCII characters _CONTROL matches, and the ASCII whitespace other than " " and
 # "\n" (str.split() and \s agree on whitespace), for byte-level checks of ASCII text.
 _ASCII_CONTROLS = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+# Maps each of those controls to a space and every other byte to itself: translate()
+# without deletions is the cheaper scan, and changes nothing exactly when none is there.
+_FLAG_CONTROLS = bytes(0x20 if byte in _ASCII_CONTROLS else byte for byte in range(256))
 _UNSAFE_IN_URL = re.compile(r"[\s<>\"']")
 # An absolute http(s) URL that urljoin() and urlsplit() leave exactly as it is: lowercase
 # scheme, plain host, no params (";"), fragment or empty query.
@@ -153,7 +156,9 @@ def html_to_text(html: str, *, limit: int = CONTENT_LIMIT, base_url: str | None 
 def plain_text(text: str, *, limit: int = CONTENT_LIMIT) -> str:
     """Clean text that was declared plain: normalise whitespace and scrub it."""
     text = _drop_controls(text[: max(limit, 1) * INPUT_FACTOR])
-    cleaned = _layout(_BLANK_LINE.sub(_PARA_MARK, text))
+    if "\n" in text:  # a blank line needs two
+        text = _BLANK_LINE.sub(_PARA_MARK, text)
+    cleaned = _layout(text)
     return cap(_finish(cleaned, controls=False), limit)
 
 
@@ -260,14 +265,22 @@ def _finish(laid: str, *, controls: bool) -> str:
 def _drop_controls(text: str) -> str:
     if text.isascii():
         raw = text.encode("ascii")
-        clean = raw.translate(None, _ASCII_CONTROLS)
-        return text if len(clean) == len(raw) else clean.decode("ascii")
+        if raw.translate(_FLAG_CONTROLS) == raw:
+            return text
+        return raw.translate(None, _ASCII_CONTROLS).decode("ascii")
     # Every character _CONTROL matches is non-printable, so printable text has none.
     return text if text.isprintable() else _CONTROL.sub("", text)
 
 
 def _layout(marked: str) -> str:
     """Collapse whitespace, then turn block marks into line and paragraph breaks."""
+    # Paragraph marks around the text (as <p>...</p> leaves them) only end empty blocks.
+    start, end = 0, len(marked)
+    while marked.startswith(_PARA_MARK, start):
+        start += 2
+    while marked.endswith(_PARA_MARK, start, end):
+        end -= 2
+    marked = marked[start:end]
     if "\x00" not in marked and "\n" not in marked:
         return collapse(marked)  # one paragraph of one line
     paragraphs: list[str] = []
@@ -296,26 +309,31 @@ def _walk_simple(html: str, sink: _TextSink) -> bool:
         return True
     # [text, closing, name, attributes, self-closing, text, ...]: five items per tag.
     parts = _SIMPLE_TAG.split(html)
-    closings, names, attributes, self_closings, texts = (parts[at::5] for at in range(1, 6))
     # A simple tag holds exactly one "<", its first character: so every "<" starts one
-    # exactly when there are as many tags as "<".
-    if len(names) != html.count("<"):
+    # exactly when the text between the tags holds none.
+    if "<" in "".join(parts[::5]):
         return False
-    names = [name.lower() for name in names]
-    if not _RAW_TEXT_TAGS.isdisjoint(names) or any(
-        closing and (attrs or self_closing)
-        for closing, attrs, self_closing in zip(closings, attributes, self_closings, strict=True)
-    ):
+    names = [name.lower() for name in parts[2::5]]
+    if not _RAW_TEXT_TAGS.isdisjoint(names) or _has_bad_closing(parts):
         return False
     if parts[0]:
         sink.handle_data(unescape(parts[0]))
-    for name, closing, attrs, self_closing, text in zip(
-        names, closings, attributes, self_closings, texts, strict=True
-    ):
+    for at, name in enumerate(names):
+        closing, _, attrs, self_closing, text = parts[5 * at + 1 : 5 * at + 6]
         _emit_tag(sink, name, closing, attrs, self_closing)
         if text:
             sink.handle_data(unescape(text))
     return True
+
+
+def _has_bad_closing(parts: list[str]) -> bool:
+    """Whether any closing tag of ``_SIMPLE_TAG.split`` output has attributes or a "/>"."""
+    if not any(parts[3::5]) and not any(parts[4::5]):
+        return False  # no tag has either
+    return any(
+        closing and (attrs or self_closing)
+        for closing, attrs, self_closing in zip(parts[1::5], parts[3::5], parts[4::5], strict=True)
+    )
 
 
 def _emit_tag(sink: _TextSink, name: str, closing: str, attrs: str, self_closing: str) -> None:

@@ -200,6 +200,42 @@ def test_dropping_controls_gives_what_the_pattern_gives(text: str) -> None:
 
 
 @settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=30))
+def test_dropping_controls_from_ascii_gives_what_the_pattern_gives(text: str) -> None:
+    # ASCII text takes the byte-level check; every ASCII character is in the alphabet.
+    assert htmltext._drop_controls(text) == htmltext._CONTROL.sub("", text)
+
+
+@pytest.mark.parametrize("code", range(0x80))
+def test_each_ascii_control_is_dropped_and_nothing_else(code: int) -> None:
+    text = f"a{chr(code)}b"
+    assert htmltext._drop_controls(text) == htmltext._CONTROL.sub("", text)
+
+
+SIMPLE_MARKUP_PIECES = st.sampled_from(
+    ["<p>", "</p>", "<P >", "</p >", "</p a='b'>", '</b x="y">', "</p/>", "</br>", "<br/>",
+     "<b>", "</b>", "<a href='https://a.example/'>", "</a>", "<pre>", "</pre>", "<script>",
+     "<", "<<p>", ">", "&amp;", "&#1;", "word", " ", "\n", "\x07", "\xa0"]
+)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(SIMPLE_MARKUP_PIECES, max_size=12).map("".join))
+def test_simple_walk_declines_or_walks_as_html_parser_walks(markup: str) -> None:
+    sink = htmltext._TextSink(base_url="https://feed.example/", inline_links=True)
+    walker = htmltext._TextWalker(base_url="https://feed.example/", inline_links=True)
+    walker.feed(markup)
+    walker.close()
+    if htmltext._walk_simple(markup, sink):
+        assert (sink.parts, sink.links) == (walker.parts, walker.links)
+    else:  # declined: a stray "<", a closing tag with attributes or "/>", script/style
+        assert "<" in re.sub(r"</?[a-zA-Z][^<>]*>", "", markup) or re.search(
+            r"</[^<>]*(?:=|/>)|<script", markup, re.IGNORECASE
+        )
+        assert sink.parts == [] and sink.links == []
+
+
+@settings(max_examples=500, deadline=None)
 @given(st.lists(SCRUB_PIECES, max_size=30).map("".join))
 def test_finishing_laid_out_text_gives_what_scrub_then_tidy_give(text: str) -> None:
     laid = htmltext._layout(htmltext._CONTROL.sub("", text))
