@@ -27,6 +27,7 @@ def test_per_word_caches_never_pass_their_size() -> None:
         )
         title = " ".join(vocabulary[start : start + 8]).title()
         tag.tag(title, text)
+        tag.tag(title, text, candidates_if_irrelevant=False)  # as ingest tags
         cluster.band_keys(cluster.signature(title, text))
         query.words_of(text)
         find_terms(text)
@@ -40,6 +41,7 @@ def test_per_word_caches_never_pass_their_size() -> None:
         "cluster minhash memo": len(cluster._LANES),
         "tagger codes": len(tag._coder),
         "tagger runs": len(tag._runs),
+        "tagger headline peers": len(tag._peer_led),
         "tagger stems": len(tagger._STEMS),
         "tagger tokens": len(tagger._TOKENS),
         "tagger bounds": len(tagger._BOUNDS),
