@@ -161,7 +161,8 @@ async def the_leader(
         if leaders and ready:
             return leaders[0]
         await asyncio.sleep(0.2)
-    raise AssertionError(f"no leader elected: {[b for _, b in bodies]}")
+    silent = {r.name: r.tail() for r, b in bodies if b is None}  # why they never answered
+    raise AssertionError(f"no leader elected: {[b for _, b in bodies]}; logs: {silent}")
 
 
 async def until(
