@@ -21,7 +21,6 @@ from bot.claims.extract import (
     MAX_TEXT,
     CandidateClaim,
     _document,
-    _may_hold_figure,
     _speaker_key,
     _speakers,
     candidate_id,
@@ -29,7 +28,7 @@ from bot.claims.extract import (
     split_sentences,
     to_record,
 )
-from bot.claims.figures import extract_figures, fold_case
+from bot.claims.figures import extract_figures, fold_case, may_hold_figure
 from bot.claims.ledger import DEFAULT_PACK_DIR, load_ledger
 from bot.claims.link import Linker
 from bot.claims.lookup import ClaimIndex, ClaimRecord, LookupEngine
@@ -544,14 +543,14 @@ def test_sentences_without_digits_or_multipliers_hold_no_figure(
     parts: list[str], spaced: bool
 ) -> None:
     sentence = " ".join(parts) if spaced else "".join(parts)
-    if not _may_hold_figure(sentence, fold_case(sentence)):
+    if not may_hold_figure(sentence, fold_case(sentence)):
         assert extract_figures(sentence) == []
 
 
 def test_figure_shortcut_on_the_dev_set() -> None:
     lines = (Path(__file__).parent / "data" / "devset.jsonl").read_text().splitlines()
     sentences = [s for line in lines for s in split_sentences(line)]
-    skipped = [s for s in sentences if not _may_hold_figure(s, fold_case(s))]
+    skipped = [s for s in sentences if not may_hold_figure(s, fold_case(s))]
     assert skipped and all(extract_figures(s) == [] for s in skipped)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-from bot.claims.figures import Figure, extract_figures, fold_case
+from bot.claims.figures import Figure, extract_figures, fold_case, may_hold_figure
 from bot.claims.query import claim_search_text
 from bot.spaces import collapse
 
@@ -69,9 +69,6 @@ SENTENCE_END = re.compile(r"[.!?][\"”’)]?\s+(?=[\"“(]?[A-Z0-9])")
 _DOT_END = re.compile(r"\.[\"”’)]?\s+(?=[\"“(]?[A-Z0-9])")
 # The longest abbreviation ABBREVIATIONS matches, with its dot and the character before it.
 _ABBREVIATION_SPAN = len("xSept.")
-_DIGIT = re.compile(r"\d")
-# What every multiplier word holds (in fold_case'd text): "million", "billions", "thousand"...
-_MULTIPLIERS = ("illion", "thousand")
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,15 +278,9 @@ def _candidate(sentence: str, speakers: _Speakers) -> CandidateClaim | None:
 
 def _figures(sentence: str, folded: str) -> tuple[Figure, ...]:
     """The headline figures of `sentence`, whose `fold_case` is `folded`."""
-    if not _may_hold_figure(sentence, folded):
+    if not may_hold_figure(sentence, folded):  # most titles hold no figure
         return ()
     return tuple(f for f in extract_figures(sentence) if f.kind in HEADLINE_KINDS)
-
-
-def _may_hold_figure(sentence: str, folded: str) -> bool:
-    """False only when `extract_figures` finds nothing: every figure it finds holds a digit
-    or a multiplier word ("two million", "thousands of"). Most titles hold neither."""
-    return _DIGIT.search(sentence) is not None or any(map(folded.__contains__, _MULTIPLIERS))
 
 
 def _any_of(aliases: list[str]) -> re.Pattern[str]:

@@ -357,6 +357,13 @@ def extract_figures(text: str) -> list[Figure]:
     return [hit.figure for hit in find_figures(text)]
 
 
+def may_hold_figure(text: str, folded: str) -> bool:
+    """False only when ``extract_figures(text)`` finds nothing (`folded` is
+    ``fold_case(text)``): every figure holds a digit or a multiplier word ("two million",
+    "thousands of"). Much cheaper than looking."""
+    return _DIGIT.search(text) is not None or any(map(folded.__contains__, _MULTIPLIER_HINTS))
+
+
 COMPATIBLE = {frozenset({"gpu_count", "compute"}): 0.7}
 
 
