@@ -131,6 +131,23 @@ def sample_db(tmp_path: Path) -> Iterator[Database]:
     database.dispose()
 
 
+def sample_entries(sample: Path) -> list[NewItem]:
+    """A bundled sample feed's entries, as ingest would store them."""
+    parsed = parse_feed_sync(
+        sample.read_bytes(), url=sample.as_uri(), content_type=None, fetched_at=SAMPLE_NOW
+    )
+    return [
+        item(
+            e.title,
+            e.summary_text,
+            guid=e.guid or e.title,
+            source=sample.stem,
+            published=e.published,
+        )
+        for e in parsed.entries
+    ]
+
+
 def partition(db: Database) -> set[frozenset[str | None]]:
     grouped: dict[int | None, set[str | None]] = defaultdict(set)
     with db.session() as session:
@@ -146,19 +163,7 @@ def test_index_and_database_make_the_same_stories_of_the_samples(
     index = replica(SAMPLE_NOW)
     try:
         for sample in sample_files():
-            parsed = parse_feed_sync(
-                sample.read_bytes(), url=sample.as_uri(), content_type=None, fetched_at=SAMPLE_NOW
-            )
-            entries = [
-                item(
-                    e.title,
-                    e.summary_text,
-                    guid=e.guid or e.title,
-                    source=sample.stem,
-                    published=e.published,
-                )
-                for e in parsed.entries
-            ]
+            entries = sample_entries(sample)
             for db, used in ((sample_db, None), (other, index)):
                 with db.session() as session:
                     feed_id = feed_repo.add_feed(session, sample.as_uri()).id
@@ -323,25 +328,9 @@ def test_the_ingest_comparison_makes_the_stories_of_the_pairwise_one(tmp_path: P
         try:
             index = replica(SAMPLE_NOW)
             for sample in sample_files():
-                parsed = parse_feed_sync(
-                    sample.read_bytes(),
-                    url=sample.as_uri(),
-                    content_type=None,
-                    fetched_at=SAMPLE_NOW,
-                )
-                entries = [
-                    item(
-                        e.title,
-                        e.summary_text,
-                        guid=e.guid or e.title,
-                        source=sample.stem,
-                        published=e.published,
-                    )
-                    for e in parsed.entries
-                ]
                 with database.session() as session:
                     feed_id = feed_repo.add_feed(session, sample.as_uri()).id
-                    store_items(session, feed_id, entries, compare, index)
+                    store_items(session, feed_id, sample_entries(sample), compare, index)
             partitions.append(partition(database))
         finally:
             database.dispose()
