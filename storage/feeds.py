@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Column, Update, bindparam, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from storage.models import Feed
+from storage.models import Feed, table_of
 from storage.types import utcnow
 
 
@@ -102,7 +103,67 @@ class FetchOutcome:
     pause: bool = False
 
 
-def record_outcome(session: Session, feed_id: int, outcome: FetchOutcome) -> Feed:
+_feeds = table_of(Feed)
+
+
+def _success_update(*, validators: bool) -> Update:
+    """record_outcome's success without a new URL, as one UPDATE: what a fetch brought
+    replaces the title, site URL and TTL only when it has one (NULL keeps the stored)."""
+    c = _feeds.c
+    # Bind names unlike any column's: a parameter named after a column joins the SET.
+    values: dict[Column[Any], Any] = {
+        c.last_fetched_at: bindparam("p_fetched_at", type_=c.last_fetched_at.type),
+        c.next_fetch_at: bindparam("p_next_fetch_at", type_=c.next_fetch_at.type),
+        c.lease_owner: None,
+        c.lease_until: None,
+        c.consecutive_errors: 0,
+        c.last_error: None,
+        c.last_success_at: bindparam("p_fetched_at", type_=c.last_success_at.type),
+        c.backlog_done: true(),
+        c.title: func.coalesce(bindparam("p_title", type_=c.title.type), c.title),
+        c.site_url: func.coalesce(bindparam("p_site_url", type_=c.site_url.type), c.site_url),
+        c.ttl_minutes: func.coalesce(bindparam("p_ttl", type_=c.ttl_minutes.type), c.ttl_minutes),
+    }
+    if validators:
+        values[c.etag] = bindparam("p_etag", type_=c.etag.type)
+        values[c.last_modified] = bindparam("p_last_modified", type_=c.last_modified.type)
+    return update(_feeds).where(c.id == bindparam("p_id")).values(values)
+
+
+# Built once: a statement executed again skips SQLAlchemy's cache-key work.
+_SUCCESS = _success_update(validators=True)
+_SUCCESS_NOT_MODIFIED = _success_update(validators=False)
+
+
+def record_outcome(session: Session, feed_id: int, outcome: FetchOutcome) -> None:
+    if outcome.ok and not outcome.new_url and _not_loaded(session, feed_id):
+        # The writer records thousands of fetches: one UPDATE, not the ORM's load and
+        # flush. A feed this session holds goes through the ORM, so it stays current.
+        params = {
+            "p_id": feed_id,
+            "p_fetched_at": outcome.fetched_at,
+            "p_next_fetch_at": outcome.next_fetch_at,
+            "p_title": outcome.title or None,
+            "p_site_url": outcome.site_url or None,
+            "p_ttl": outcome.ttl_minutes or None,
+        }
+        if outcome.not_modified:
+            result = session.connection().execute(_SUCCESS_NOT_MODIFIED, params)
+        else:
+            # Validators are saved only now, after the entries of this response are stored.
+            params |= {"p_etag": outcome.etag, "p_last_modified": outcome.last_modified}
+            result = session.connection().execute(_SUCCESS, params)
+        if result.rowcount != 1:
+            raise FeedNotFound(f"feed {feed_id} vanished")
+        return
+    _record_with_orm(session, feed_id, outcome)
+
+
+def _not_loaded(session: Session, feed_id: int) -> bool:
+    return session.identity_key(Feed, feed_id) not in session.identity_map
+
+
+def _record_with_orm(session: Session, feed_id: int, outcome: FetchOutcome) -> None:
     feed = session.get(Feed, feed_id)
     if feed is None:
         raise FeedNotFound(f"feed {feed_id} vanished")
@@ -126,7 +187,7 @@ def record_outcome(session: Session, feed_id: int, outcome: FetchOutcome) -> Fee
             clash = session.scalar(select(Feed.id).where(Feed.url == outcome.new_url))
             if clash is None:
                 feed.url = outcome.new_url
-        return feed
+        return
     feed.consecutive_errors += 1
     feed.last_error = outcome.error
     feed.last_error_at = outcome.fetched_at
@@ -135,4 +196,3 @@ def record_outcome(session: Session, feed_id: int, outcome: FetchOutcome) -> Fee
         feed.paused_reason = (
             f"paused after {feed.consecutive_errors} consecutive failures: {outcome.error}"
         )
-    return feed

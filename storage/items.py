@@ -8,14 +8,27 @@ fixed number of statements, whatever its size.
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import Connection, Select, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    Table,
+    bindparam,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from storage.models import Cluster, Item, ItemTheme, table_of
@@ -49,30 +62,37 @@ _themes = table_of(ItemTheme)
 # Statements built once: SQLAlchemy works out a statement's cache key on every execution
 # unless the same statement object is executed again (it then remembers it), and building
 # and keying a fresh one cost about as much as the database took to run it.
-_INSERT_ITEMS = insert(_items)
+# A new item has matched no alert yet: a constant, so rows bind (and convert) one less.
+_INSERT_ITEMS = insert(_items).values(alerts_matched=false())
 _INSERT_THEMES = insert(_themes)
 _INSERT_CLUSTERS = insert(_clusters)
-_STORED_GUIDS = select(_items.c.guid).where(
-    _items.c.feed_id == bindparam("feed_id"), _items.c.guid.in_(bindparam("guids", expanding=True))
+# Every dedupe key of a batch already stored, in one statement: (value, kind, source).
+# By guid within the feed, by canonical URL anywhere, by title within a source (the
+# title rows of the batch's sources, paired in Python: a feed's entries share one).
+_STORED_KEYS = union_all(
+    select(_items.c.guid, literal("guid"), null()).where(
+        _items.c.feed_id == bindparam("feed_id"),
+        _items.c.guid.in_(bindparam("guids", expanding=True)),
+    ),
+    select(_items.c.canonical_url, literal("url"), null()).where(
+        _items.c.canonical_url.in_(bindparam("urls", expanding=True))
+    ),
+    select(_items.c.title_key, literal("title"), _items.c.source).where(
+        _items.c.source.in_(bindparam("sources", expanding=True)),
+        _items.c.title_key.in_(bindparam("titles", expanding=True)),
+    ),
 )
-_STORED_URLS = select(_items.c.canonical_url).where(
-    _items.c.canonical_url.in_(bindparam("urls", expanding=True))
-)
-_STORED_TITLES = select(_items.c.title_key).where(
-    _items.c.source == bindparam("source"),
-    _items.c.title_key.in_(bindparam("titles", expanding=True)),
-)
-_STORY_COUNTS = (
-    select(_items.c.cluster_id, func.count(), func.count(func.distinct(_items.c.source)))
-    .where(_items.c.cluster_id.in_(bindparam("ids", expanding=True)))
-    .group_by(_items.c.cluster_id)
-)
+# A continued story's counts are taken anew from its items (they are the truth: an item
+# deleted since leaves a count behind), in the UPDATE itself.
+_STORY_ITEMS = _items.c.cluster_id == bindparam("cid")
 _UPDATE_STORY = (
     update(_clusters)
     .where(_clusters.c.id == bindparam("cid"))
     .values(
-        item_count=bindparam("items"),
-        source_count=bindparam("sources"),
+        item_count=select(func.count()).where(_STORY_ITEMS).scalar_subquery(),
+        source_count=select(func.count(func.distinct(_items.c.source)))
+        .where(_STORY_ITEMS)
+        .scalar_subquery(),
         last_seen_at=bindparam("last"),
         band_keys=func.trim(_clusters.c.band_keys + " " + bindparam("keys")),
     )
@@ -119,8 +139,12 @@ def store_items(
     stories = _assign_clusters(
         conn, [e for _, e in fresh], same_story, story_index or StoryIndex(enabled=False)
     )
-    rows = [_row(feed_id, entry, stories.cluster_id(n)) for n, (_, entry) in enumerate(fresh)]
-    item_ids = _insert_items(conn, rows)
+    item_ids = reserve_ids(conn, _items, len(fresh))
+    rows = [
+        _row(item_id, feed_id, entry, stories.cluster_id(n))
+        for n, (item_id, (_, entry)) in enumerate(zip(item_ids, fresh, strict=True))
+    ]
+    conn.execute(_INSERT_ITEMS, rows)
     _insert_themes(conn, item_ids, [entry for _, entry in fresh])
     stories.save_counts(conn)
     for n, ((index, _), item_id, row) in enumerate(zip(fresh, item_ids, rows, strict=True)):
@@ -133,13 +157,6 @@ def store_items(
             )
         )
     return report
-
-
-def _insert_items(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    """One executemany with ids reserved beforehand; ids in the order of `rows`."""
-    ids = reserve_ids(conn, _items, len(rows))
-    conn.execute(_INSERT_ITEMS, [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
-    return ids
 
 
 def reserve_ids(conn: Connection, table: Table, count: int) -> list[int]:
@@ -194,29 +211,31 @@ def _existing_keys(
     conn: Connection, feed_id: int, entries: Sequence[NewItem]
 ) -> set[tuple[str, str]]:
     """Every dedupe key of this batch that is already stored: by guid, by URL, and by
-    title for each source (a feed's entries share one)."""
-    guids = {e.guid for e in entries if e.guid}
-    urls = {e.canonical_url for e in entries if e.canonical_url}
+    title for each source."""
+    if not entries:
+        return set()
     pairs = {(e.source, e.title_key) for e in entries}
+    params = {
+        "feed_id": feed_id,
+        "guids": list({e.guid for e in entries if e.guid}),
+        "urls": list({e.canonical_url for e in entries if e.canonical_url}),
+        "sources": list({source for source, _ in pairs}),
+        "titles": list({title_key for _, title_key in pairs}),
+    }
     seen: set[tuple[str, str]] = set()
-    if guids:
-        rows = conn.scalars(_STORED_GUIDS, {"feed_id": feed_id, "guids": list(guids)})
-        seen.update(("guid", g) for g in rows if g)
-    if urls:
-        rows = conn.scalars(_STORED_URLS, {"urls": list(urls)})
-        seen.update(("url", u) for u in rows if u)
-    titles_by_source: dict[str, set[str]] = defaultdict(set)
-    for source, title_key in pairs:
-        titles_by_source[source].add(title_key)
-    for source, titles in titles_by_source.items():  # a feed's entries share one source
-        found = conn.scalars(_STORED_TITLES, {"source": source, "titles": list(titles)})
-        seen.update(("title", f"{source}\x00{t}") for t in found)
+    for value, kind, source in conn.execute(_STORED_KEYS, params):
+        if kind != "title":
+            if value:
+                seen.add((kind, value))
+        elif (source, value) in pairs:  # not another source's title
+            seen.add(("title", f"{source}\x00{value}"))
     return seen
 
 
-def _row(feed_id: int, entry: NewItem, cluster_id: int | None) -> dict[str, Any]:
+def _row(item_id: int, feed_id: int, entry: NewItem, cluster_id: int | None) -> dict[str, Any]:
     # Every row carries the same keys, so the INSERT batches into multi-row statements.
     return {
+        "id": item_id,
         "feed_id": feed_id,
         "guid": entry.guid,
         "url": entry.url,
@@ -237,7 +256,6 @@ def _row(feed_id: int, entry: NewItem, cluster_id: int | None) -> dict[str, Any]
         "relevant": entry.relevant,
         "relevance_reasons": list(entry.reasons),
         "alertable": entry.alertable,
-        "alerts_matched": False,
     }
 
 
@@ -305,19 +323,15 @@ class _Assignment:
         touched = {s.id: s for s in self.touched() if s.id is not None and id(s) not in opened}
         if not touched:
             return
-        counts = conn.execute(_STORY_COUNTS, {"ids": list(touched)})
         rows = [
             {
                 "cid": cluster_id,
-                "items": items,
-                "sources": sources,
-                "last": touched[cluster_id].last_seen_at,
+                "last": story.last_seen_at,
                 "keys": " ".join(self.new_keys.get(cluster_id, ())),
             }
-            for cluster_id, items, sources in counts
+            for cluster_id, story in touched.items()
         ]
-        if rows:
-            conn.execute(_UPDATE_STORY, rows)
+        conn.execute(_UPDATE_STORY, rows)
 
 
 def _assign_clusters(
@@ -433,8 +447,12 @@ def _match(
     each compared with its newest copies (with those joined earlier in the batch)."""
     assert entry.signature is not None
     since = entry.published_at - CLUSTER_WINDOW
-    stories = [joined.get(cluster_id) or index.stories[cluster_id] for cluster_id in candidates]
-    live = [(c, s) for c, s in zip(candidates, stories, strict=True) if s.last_seen_at >= since]
+    stories = index.stories
+    live = [
+        (cluster_id, story)
+        for cluster_id in candidates
+        if (story := joined.get(cluster_id) or stories[cluster_id]).last_seen_at >= since
+    ]
     at = first_copy([_newest(story) for _, story in live], entry.signature)
     if at is None:
         return None
