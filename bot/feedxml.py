@@ -37,6 +37,7 @@ from feedparser.html import _cp1252
 from feedparser.sanitizer import _HTMLSanitizer, _sanitize_html
 from feedparser.urls import _urljoin, make_safe_absolute_uri
 
+from bot import casing
 from bot.htmltext import (
     CONTENT_LIMIT,
     INPUT_FACTOR,
@@ -292,7 +293,7 @@ class _Reader:
     def declare(self, prefix: str | None, uri: str | None) -> None:
         if not uri:
             return
-        lower = uri.lower()
+        lower = casing.lower(uri)
         if not self.version:
             if prefix is None and lower == "http://my.netscape.com/rdf/simple/0.9/":
                 self.version = "rss090"
@@ -360,19 +361,19 @@ class _Reader:
             return known
         parts = name.split(" ")
         namespace, local = (parts[0], parts[1]) if len(parts) > 1 else ("", name)
-        lower = namespace.lower()
+        lower = casing.lower(namespace)
         if "backend.userland.com/rss" in lower:
             namespace = lower = "http://backend.userland.com/rss"
         prefix = _MATCH.get(lower)
-        local = local.lower()
+        local = casing.lower(local)
         if prefix:
-            local = prefix.lower() + ":" + local
+            local = casing.lower(prefix) + ":" + local
         elif namespace:
             for given, uri in self.in_use.items():
                 if given and uri == namespace:
                     local = given + ":" + local
                     break
-        tag = local.lower()
+        tag = casing.lower(local)
         head, _, tail = tag.partition(":")
         if not tail:
             head, tail = "", head
@@ -394,15 +395,15 @@ class _Reader:
         for name, value in attrs.items():
             parts = name.split(" ")
             if len(parts) == 1:
-                out[name.lower()] = value
+                out[casing.lower(name)] = value
                 qnames.append((name, value))
                 continue
-            prefix = _MATCH.get(parts[0].lower(), "")
-            out[(f"{prefix}:{parts[1]}" if prefix else parts[1]).lower()] = value
+            prefix = _MATCH.get(casing.lower(parts[0]), "")
+            out[casing.lower(f"{prefix}:{parts[1]}" if prefix else parts[1])] = value
             qnames.append((f"{parts[2]}:{parts[1]}" if len(parts) == 3 else parts[1], value))
         for qname, value in qnames:
-            out[qname.lower()] = value
-        return {k: v.lower() if k in ("rel", "type") else v for k, v in out.items()}
+            out[casing.lower(qname)] = value
+        return {k: casing.lower(v) if k in ("rel", "type") else v for k, v in out.items()}
 
     # --- structure ------------------------------------------------------------------------
 
@@ -916,7 +917,7 @@ def _entities_are_plain(markup: str) -> bool:
 
 def _tag_is_inert(tag: tuple[str, str, str, str]) -> bool:
     closing, name, attrs, self_closing = tag
-    name = name.lower()
+    name = casing.lower(name)
     if name not in _INERT_ELEMENTS:
         return False
     if closing:
@@ -924,6 +925,6 @@ def _tag_is_inert(tag: tuple[str, str, str, str]) -> bool:
     if self_closing and name not in _VOID_ELEMENTS:
         return False
     if attrs.count("=") > 1:
-        names = [attr.lower() for attr in _INERT_ATTR_NAME.findall(attrs)]
+        names = [casing.lower(attr) for attr in _INERT_ATTR_NAME.findall(attrs)]
         return len(names) == len(set(names))
     return True

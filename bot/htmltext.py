@@ -14,6 +14,7 @@ from html import unescape
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
+from bot.casing import lower
 from bot.spaces import collapse
 
 TITLE_LIMIT = 500
@@ -242,7 +243,7 @@ def explicit_scheme(url: str) -> str | None:
     match = _SCHEME.match(url)
     if match is None or "\t" in url or "\r" in url or "\n" in url:
         return None
-    return match.group()[:-1].lower()
+    return lower(match.group()[:-1])
 
 
 def _tidy(text: str) -> str:
@@ -313,7 +314,7 @@ def _walk_simple(html: str, sink: _TextSink) -> bool:
     # exactly when the text between the tags holds none.
     if "<" in "".join(parts[::5]):
         return False
-    names = [name.lower() for name in parts[2::5]]
+    names = [lower(name) for name in parts[2::5]]
     if not _RAW_TEXT_TAGS.isdisjoint(names) or _has_bad_closing(parts):
         return False
     if parts[0]:
@@ -351,7 +352,7 @@ def _emit_tag(sink: _TextSink, name: str, closing: str, attrs: str, self_closing
 
 def _attributes(source: str) -> list[tuple[str, str | None]]:
     return [
-        (name.lower(), double if double or not single else single)
+        (lower(name), double if double or not single else single)
         for name, double, single in _SIMPLE_ATTR.findall(source)
     ]
 

@@ -12,6 +12,8 @@ import re
 import unicodedata
 from urllib.parse import quote, unquote, urlsplit
 
+from bot.casing import lower
+
 _TRACKING_PARAMS = frozenset(
     {
         "fbclid",
@@ -124,7 +126,7 @@ def _canonical_split(url: str) -> str | None:
 
 
 def _ascii_host(hostname: str) -> str | None:
-    host = hostname.rstrip(".").lower()
+    host = lower(hostname.rstrip("."))
     if not host or _HOST_JUNK.search(host):
         return None
     if host.startswith("[") or ":" in host:  # IPv6 literal
@@ -196,7 +198,7 @@ def _normalise_query(query: str) -> str:
         if not piece:
             continue
         raw_key, _, _ = piece.partition("=")
-        key = unquote(raw_key.replace("+", " ")).strip().lower()
+        key = lower(unquote(raw_key.replace("+", " ")).strip())
         if key in _TRACKING_PARAMS or key.startswith(_TRACKING_PREFIXES):
             continue
         fixed = _normalise_escapes(piece, safe="=:@!$'()*+,;/?~")
@@ -225,7 +227,7 @@ def title_key(source: str, title: str) -> str | None:
     normalised = normalise_title(title)
     if not normalised:
         return None
-    return _sha256(f"title\x00{source.strip().lower()}\x00{normalised}")
+    return _sha256(f"title\x00{lower(source.strip())}\x00{normalised}")
 
 
 def content_hash(title: str, text: str) -> str:
@@ -250,7 +252,7 @@ def _hashed_words(text: str) -> bytes:
 
 def _words(text: str) -> list[str]:
     if text.isascii():  # NFKC leaves ASCII alone, and casefold is lower for it
-        folded = text.lower()
+        folded = lower(text)
     else:
         folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
     return _WORDS.findall(folded.replace("_", " "))

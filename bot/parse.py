@@ -29,6 +29,7 @@ from typing import Any
 import feedparser
 
 from bot import feedxml, htmltext
+from bot.compiled import by_fields
 from bot.htmltext import CONTENT_LIMIT, SUMMARY_LIMIT, TITLE_LIMIT
 
 DEFAULT_WORKERS = 2
@@ -59,6 +60,9 @@ class ParsedEntry:
     links: tuple[str, ...]
     categories: tuple[str, ...]
 
+    def __reduce__(self) -> tuple[type[Any], tuple[object, ...]]:
+        return by_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedFeed:
@@ -68,6 +72,9 @@ class ParsedFeed:
     ttl_minutes: int | None
     entries: tuple[ParsedEntry, ...]
     problem: str | None  # feedparser's "bozo" text, or our own refusal
+
+    def __reduce__(self) -> tuple[type[Any], tuple[object, ...]]:
+        return by_fields(self)
 
     @property
     def bozo(self) -> bool:
@@ -303,6 +310,11 @@ def entry_date(raw: Mapping[str, Any], fetched_at: datetime) -> tuple[datetime, 
     return fetched_at, True
 
 
+# timegm() returns a float for float fields, though typed int: called through Any, a
+# compiled caller does not insist on an int.
+_timegm: Any = calendar.timegm
+
+
 def _struct_to_utc(value: Any) -> datetime | None:
     # feedparser hands back time.struct_time already shifted to UTC.
     if isinstance(value, time.struct_time):
@@ -310,7 +322,7 @@ def _struct_to_utc(value: Any) -> datetime | None:
         with contextlib.suppress(TypeError, ValueError):
             return datetime(*value[:6], tzinfo=UTC)
     try:
-        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+        return datetime.fromtimestamp(_timegm(value), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
 

@@ -11,6 +11,7 @@ import string
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
+from bot.casing import lower
 from bot.claims.figures import fold_case
 from bot.spaces import collapse
 
@@ -216,7 +217,7 @@ def _is_abbreviation(before: str) -> bool:
     token = token.lstrip("\"'“‘([")
     if not token:
         return False
-    if token.lower() in _ABBREVIATIONS or token in _STATE_ABBREVIATIONS:
+    if lower(token) in _ABBREVIATIONS or token in _STATE_ABBREVIATIONS:
         return True
     # Initials and dotted acronyms: "J.", "U.S", "e.g".
     return bool(_INITIALS.fullmatch(token))

@@ -13,13 +13,14 @@ import math
 import re
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import accumulate, chain, compress, count
 from typing import NamedTuple
 
 from bot.caches import Memo
+from bot.casing import lower
 from bot.pack import Pack, TaggingConfig
 
 # Kinds of feature a lexicon phrase can carry.
@@ -124,6 +125,17 @@ _SENTENCE_CODES = {".": "\t", "!": "\t", "?": "\t", "\n": "\n"}
 _SENTENCE_END_CODES = frozenset(_SENTENCE_CODES.values())
 
 
+def _code_chars() -> Iterator[str]:
+    """The characters that code lexicon words: every non-space one from U+0100 on.
+
+    A generator function, not a generator expression: compiled, an expression handed to
+    zip() may be evaluated whole first.
+    """
+    for c in count(0x100):
+        if not chr(c).isspace():
+            yield chr(c)
+
+
 class _Coder(Memo[str, str]):
     """piece -> one character per token: the token's own code for a word of the lexicon (or
     a list word), a whitespace character for sentence punctuation, else a space.
@@ -134,9 +146,8 @@ class _Coder(Memo[str, str]):
 
     def __init__(self, words: Iterable[str]) -> None:
         super().__init__(self._code_piece)
-        chars = (chr(c) for c in count(0x100) if not chr(c).isspace())
         words = sorted({*words, *_LIST_WORDS} - _SENTENCE_END)
-        self.code = dict(zip(words, chars, strict=False))  # chars never run out
+        self.code = dict(zip(words, _code_chars(), strict=False))  # chars never run out
         self.word = {code: word for word, code in self.code.items()}
         self.list_codes = frozenset(self.code[w] for w in _LIST_WORDS)
         self.code.update(_SENTENCE_CODES)
@@ -157,7 +168,7 @@ class _Doc:
     def __init__(self, text: str, title: str = "", coder: _Coder = _PLAIN) -> None:
         """With a title, `text` is the title, a blank line, then the body."""
         # Every character _PUNCT replaces is outside ASCII (isascii() is a flag check).
-        norm = (text if text.isascii() else text.translate(_PUNCT)).lower()
+        norm = text.lower() if text.isascii() else lower(text.translate(_PUNCT))
         # Evidence comes from the original text unless lowercasing changed its length.
         self.text = text if len(norm) == len(text) else norm
         self._chunks = norm.split(" ")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
+from bot.casing import lower
 from bot.claims.figures import Figure, extract_figures, fold_case, may_hold_figure
 from bot.claims.query import claim_search_text
 from bot.spaces import collapse
@@ -99,7 +100,7 @@ def _rebuild_candidate(
     reason: str,
     search_text: str,
 ) -> CandidateClaim:
-    candidate = object.__new__(CandidateClaim)
+    candidate = CandidateClaim.__new__(CandidateClaim)
     set_field = object.__setattr__  # the class is frozen
     set_field(candidate, "statement", statement)
     set_field(candidate, "speaker", speaker)
@@ -216,7 +217,7 @@ def _speakers(items: tuple[tuple[str, str], ...]) -> _Speakers:
 
 
 def _speaker_key(speakers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple((k.lower(), v) for k, v in speakers.items())
+    return tuple((lower(k), v) for k, v in speakers.items())
 
 
 # Built once: DEFAULT_SPEAKERS does not change at run time.
@@ -230,7 +231,7 @@ def _default_speakers() -> _Speakers:
 
 
 def _speaker_name(alias: str, speakers: Mapping[str, str]) -> str:
-    key = " ".join(alias.lower().replace("’", "'").split())
+    key = " ".join(lower(alias).replace("’", "'").split())
     if key in speakers:
         return speakers[key]
     return " ".join(alias.split())  # a role as written: "Meta's chief AI scientist"
@@ -249,7 +250,7 @@ def extract_candidates(
     seen: set[str] = set()
     for sentence in _sentences(_document(title, text)):
         candidate = _candidate(sentence, table)
-        if candidate and (key := candidate.statement.lower()) not in seen:
+        if candidate and (key := lower(candidate.statement)) not in seen:
             seen.add(key)
             found.append(candidate)
             if len(found) >= limit:
@@ -270,7 +271,7 @@ def _candidate(sentence: str, speakers: _Speakers) -> CandidateClaim | None:
         speaker = _person_in(matched, speakers) or _speaker_name(alias, speakers.table)
         figures = _figures(sentence, folded)
         return CandidateClaim(trim_statement(sentence), speaker, figures, "attribution")
-    if not speakers.any_alias.search(sentence.lower()):
+    if not speakers.any_alias.search(lower(sentence)):
         return None
     figures = _figures(sentence, folded)
     return CandidateClaim(trim_statement(sentence), None, figures, "figure") if figures else None
@@ -290,7 +291,7 @@ def _any_of(aliases: list[str]) -> re.Pattern[str]:
 
 def _person_in(text: str, speakers: _Speakers) -> str | None:
     """The first tracked person named in ``text`` (longest alias first)."""
-    lowered = text.lower()
+    lowered = lower(text)
     if speakers.any_person is None or not speakers.any_person.search(lowered):
         return None  # the common case, settled by one search
     for alias, pattern in speakers.alias_patterns:

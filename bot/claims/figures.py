@@ -12,6 +12,10 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from bot.casing import lower
+from bot.compiled import by_fields
 
 MULTIPLIERS: dict[str, float] = {
     "k": 1e3,
@@ -114,7 +118,7 @@ def fold_case(text: str) -> str:
     searches (each character keeps its place)."""
     if not text.isascii() and ("\u0130" in text or "\u0131" in text or "\u017f" in text):
         text = text.translate(_ODD_CASES)
-    return text.lower()
+    return lower(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,9 @@ class Figure:
     kind: str = ""
     approx: bool = False
     text: str = ""
+
+    def __reduce__(self) -> tuple[type[Any], tuple[object, ...]]:
+        return by_fields(self)
 
     @property
     def value(self) -> float:
@@ -184,7 +191,7 @@ def _mult(raw: str | None) -> float:
 
 def _unit_after(text: str, end: int, currency: bool) -> tuple[str, str, int]:
     """The unit named right after a number, and where it ends; money wins when a $ led."""
-    rest = text[end : end + 40].lower()
+    rest = lower(text[end : end + 40])
     stripped = rest.lstrip(" -")
     offset = len(rest) - len(stripped)
     for skip in ("", "of "):
@@ -203,7 +210,7 @@ def _unit_after(text: str, end: int, currency: bool) -> tuple[str, str, int]:
 def _scale_power(text: str, unit: str, low: float, high: float) -> tuple[float, float]:
     if unit != "watts":
         return low, high
-    factor = POWER_SCALE["g"] if text.lower().lstrip(" -").startswith("g") else POWER_SCALE["m"]
+    factor = POWER_SCALE["g"] if lower(text).lstrip(" -").startswith("g") else POWER_SCALE["m"]
     return low * factor, high * factor
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.claims.figures import Figure, extract_figures, match_figure
 from bot.claims.query import TermFinder, Vocabulary, tokenize
+from bot.compiled import by_fields
 
 SUBJECT_TERMS = 10
 GENERIC_SHARE = 0.3
@@ -47,6 +48,9 @@ class ClaimLink:
     claim_id: str
     score: float
     updates_figure: bool = False
+
+    def __reduce__(self) -> tuple[type[Any], tuple[object, ...]]:
+        return by_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +115,9 @@ class Linker:
         if floor <= 0:
             return self._profiles
         by_token = self._by_token
-        shared = {position for token in tokens & by_token.keys() for position in by_token[token]}
+        shared = {
+            position for token in tokens.intersection(by_token) for position in by_token[token]
+        }
         return [self._profiles[position] for position in sorted(shared)]
 
 

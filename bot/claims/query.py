@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from itertools import chain, compress
 
 from bot.caches import WORD_CACHE, Memo
+from bot.casing import lower
 from bot.claims.figures import Figure, figure_tokens, find_figures
 
 MAX_QUERY_CHARS = 2000
@@ -123,7 +124,7 @@ def _versions(word: str) -> list[str]:
 
 
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'")
+    return lower(unicodedata.normalize("NFKC", text)).replace("\u2019", "'")
 
 
 def _join_versions(words: list[str]) -> list[str]:
