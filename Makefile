@@ -17,7 +17,9 @@ $(STAMP): pyproject.toml setup.py
 	touch $(STAMP)
 
 # The ingest hot path compiled with mypyc, in place (BRIEFBOT_COMPILE=0 leaves it pure).
-$(BUILT): $(STAMP) $(HOT_SOURCES)
+# Extensions of modules no longer listed are removed first: they would still import.
+$(BUILT): $(STAMP) setup.py bot/compiled.py $(HOT_SOURCES)
+	find bot storage adapters -name '*.so' -delete
 	$(BIN)/python setup.py -q build_ext --inplace
 	touch $(BUILT)
 
