@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, delete, event, func, select, update
-from sqlalchemy.orm import Session
 
 from storage import feeds as feed_repo
 from storage.db import Database
@@ -39,41 +38,6 @@ def statements(db: Database) -> Iterator[list[str]]:
 
 
 # -- record_outcome ---------------------------------------------------------------------
-
-
-def previous_record_outcome(session: Session, feed_id: int, outcome: FetchOutcome) -> None:
-    """record_outcome as it was before its success became one UPDATE (the reference)."""
-    feed = session.get(Feed, feed_id)
-    if feed is None:
-        raise FeedNotFound(f"feed {feed_id} vanished")
-    feed.last_fetched_at = outcome.fetched_at
-    feed.next_fetch_at = outcome.next_fetch_at
-    feed.lease_owner = None
-    feed.lease_until = None
-    if outcome.ok:
-        feed.consecutive_errors = 0
-        feed.last_error = None
-        feed.last_success_at = outcome.fetched_at
-        feed.backlog_done = True
-        if not outcome.not_modified:
-            feed.etag = outcome.etag
-            feed.last_modified = outcome.last_modified
-        feed.title = outcome.title or feed.title
-        feed.site_url = outcome.site_url or feed.site_url
-        feed.ttl_minutes = outcome.ttl_minutes if outcome.ttl_minutes else feed.ttl_minutes
-        if outcome.new_url and outcome.new_url != feed.url:
-            clash = session.scalar(select(Feed.id).where(Feed.url == outcome.new_url))
-            if clash is None:
-                feed.url = outcome.new_url
-        return
-    feed.consecutive_errors += 1
-    feed.last_error = outcome.error
-    feed.last_error_at = outcome.fetched_at
-    if outcome.pause:
-        feed.enabled = False
-        feed.paused_reason = (
-            f"paused after {feed.consecutive_errors} consecutive failures: {outcome.error}"
-        )
 
 
 # What a feed row may hold before the fetch (the stored values an outcome keeps or not).
@@ -126,7 +90,8 @@ def test_record_outcome_gives_the_previous_row(
         if BEFORE[before]:
             s.execute(update(Feed).where(Feed.id.in_([old, new])).values(**BEFORE[before]))
     with db.session() as s:
-        previous_record_outcome(s, old, outcome)
+        # The reference: the ORM path, which every outcome took before the one-UPDATE success.
+        feed_repo._record_with_orm(s, old, outcome)
     with statements(db) as seen, db.session() as s:
         record_outcome(s, new, outcome)
     assert feed_row(db, new) == feed_row(db, old)
