@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BUILT := $(VENV)/.compiled
 # The modules bot/compiled.py lists: a change to one rebuilds them all.
-HOT_SOURCES := $(shell $(PY) -c "import runpy; print(*(m.replace('.', '/') + '.py' for m in runpy.run_path('bot/compiled.py')['MODULES']))")
+HOT_SOURCES := $(shell $(PY) -c "import runpy; c = runpy.run_path('bot/compiled.py'); print(*map(c['source_path'], c['MODULES']))")
 
 .PHONY: install demo test lint format run bench clean
 
@@ -48,4 +48,4 @@ bench: $(BUILT)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build briefbot__mypyc.*.so
-	find bot -name '*.so' -delete
+	find bot storage adapters -name '*.so' -delete

@@ -21,7 +21,7 @@ def ext_modules() -> list[object]:
         return []
     # Read as a file: importing the bot package would run its import-time set-up.
     compiled = runpy.run_path("bot/compiled.py")
-    paths = [module.replace(".", "/") + ".py" for module in compiled["MODULES"]]
+    paths = [compiled["source_path"](module) for module in compiled["MODULES"]]
     return list(mypycify(paths, opt_level="3", group_name=compiled["GROUP"]))
 
 

@@ -42,8 +42,13 @@ GROUP = "briefbot"  # mypyc's name for the shared library: briefbot__mypyc.*.so
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def source_path(module: str) -> str:
+    """The module's source, relative to the checkout (as setup.py and make name it)."""
+    return module.replace(".", "/") + ".py"
+
+
 def source_of(module: str) -> Path:
-    return ROOT.joinpath(*module.split(".")).with_suffix(".py")
+    return ROOT / source_path(module)
 
 
 def built_library() -> Path | None:

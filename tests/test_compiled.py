@@ -140,16 +140,16 @@ def test_pure_mode_imports_every_listed_module_from_source() -> None:
 def test_a_source_newer_than_the_build_is_reported_stale(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(compiled, "ROOT", tmp_path)
     (tmp_path / ".git").mkdir()
     for name in compiled.MODULES:
-        source = tmp_path.joinpath(*name.split(".")).with_suffix(".py")
+        source = compiled.source_of(name)
         source.parent.mkdir(parents=True, exist_ok=True)
         source.write_text("")
     library = tmp_path / f"{compiled.GROUP}__mypyc{importlib.machinery.EXTENSION_SUFFIXES[0]}"
     library.write_bytes(b"")
     later = time.time() + 60
     os.utime(library, (later, later))
-    monkeypatch.setattr(compiled, "ROOT", tmp_path)
     assert compiled.stale() == []
     edited = tmp_path / "bot" / "tagger.py"
     os.utime(edited, (later + 60, later + 60))
