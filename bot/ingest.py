@@ -136,7 +136,9 @@ class Ingestor:
                 if on_feed_done is not None:
                     on_feed_done(feed_report)
 
-            await asyncio.gather(*(one(job) for job in jobs))
+            # Each job ends in one write: announced, the writer batches them.
+            with self._writer.expecting(len(jobs)):
+                await asyncio.gather(*(one(job) for job in jobs))
         return report
 
     async def _fetch_one(

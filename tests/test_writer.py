@@ -4,6 +4,8 @@ write loses nothing but itself."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import event, func, select
@@ -15,7 +17,7 @@ from storage.models import Feed
 from storage.writer import GroupWriter
 
 
-def add(url: str) -> object:
+def add(url: str) -> Callable[[Session], int]:
     def work(session: Session) -> int:
         return feed_repo.add_feed(session, url).id
 
@@ -101,3 +103,45 @@ def test_results_reach_the_right_caller(db: Database, batch: int) -> None:
 
     results = asyncio.run(write_all(writer, [echo(n) for n in range(6)]))
     assert [r[0] for r in results] == list(range(6))  # type: ignore[index]
+
+
+def test_announced_writes_arriving_one_by_one_share_a_commit(db: Database) -> None:
+    commits = count_commits(db)
+    writer = GroupWriter(db, max_batch=8, linger=5.0)
+
+    async def trickle() -> list[object]:
+        with writer.expecting(4):
+            tasks: list[asyncio.Task[int]] = []
+            for n in range(4):  # each arrives after the one before would have committed
+                tasks.append(asyncio.create_task(writer.write(add(f"https://feeds.example/{n}"))))
+                await asyncio.sleep(0.05)
+            return await asyncio.gather(*tasks)
+
+    started = time.monotonic()
+    ids = asyncio.run(trickle())
+    # The last announced write ends the wait: one transaction, long before the linger.
+    assert len(commits) == 1 and len(set(ids)) == 4
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_lone_write_commits_at_once(db: Database) -> None:
+    writer = GroupWriter(db, linger=5.0)
+    started = time.monotonic()
+    asyncio.run(write_all(writer, [add("https://feeds.example/alone")]))
+    assert time.monotonic() - started < 2.0
+    assert stored_urls(db) == {"https://feeds.example/alone"}
+
+
+def test_writes_announced_but_never_made_delay_a_batch_by_the_linger_only(db: Database) -> None:
+    commits = count_commits(db)
+    writer = GroupWriter(db, linger=0.3)
+
+    async def one_of_three() -> None:
+        with writer.expecting(3):
+            await writer.write(add("https://feeds.example/only"))
+
+    started = time.monotonic()
+    asyncio.run(one_of_three())
+    waited = time.monotonic() - started
+    assert 0.3 <= waited < 3.0
+    assert len(commits) == 1 and writer.expected == 0
