@@ -17,7 +17,6 @@ known entities) it is left as it is, which is where most of the time goes.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import html.entities
 import re
@@ -43,6 +42,7 @@ from bot.htmltext import (
     INPUT_FACTOR,
     SUMMARY_LIMIT,
     TITLE_LIMIT,
+    ascii_lower,
     explicit_scheme,
     is_plain_url,
 )
@@ -802,15 +802,35 @@ def parse_date(value: str) -> time.struct_time | None:
             return _parse_date(value)  # type: ignore[no-any-return]
         year, month, day, hour, minute, second, sign, tz_hours, tz_minutes = match.groups()
         fields = (int(year), int(month), int(day), int(hour), int(minute), int(second))
-    offset = timedelta(0)
-    if sign is not None and tz_hours + tz_minutes != "0000":
-        offset = timedelta(hours=int(tz_hours), minutes=int(tz_minutes))
-        offset = -offset if sign == "-" else offset
     try:
         moment = datetime(*fields)
-        return (moment - offset if offset else moment).utctimetuple()
+        if sign is not None and tz_hours + tz_minutes != "0000":
+            offset = timedelta(hours=int(tz_hours), minutes=int(tz_minutes))
+            moment = moment + offset if sign == "-" else moment - offset
+            fields = (
+                moment.year,
+                moment.month,
+                moment.day,
+                moment.hour,
+                moment.minute,
+                moment.second,
+            )
     except (ValueError, OverflowError):
         return _parse_date(value)  # type: ignore[no-any-return]
+    return _utc_time_tuple(fields, moment.weekday())
+
+
+# Days in the months before each month (index 1 is January) of a common year.
+_DAYS_BEFORE: Final = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+
+
+def _utc_time_tuple(fields: tuple[int, int, int, int, int, int], weekday: int) -> time.struct_time:
+    """``datetime(*fields).utctimetuple()``, without the import of ``time`` that
+    datetime makes for every call."""
+    year, month, day = fields[0], fields[1], fields[2]
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    day_of_year = _DAYS_BEFORE[month] + day + (1 if leap and month > 2 else 0)
+    return time.struct_time((*fields, weekday, day_of_year, 0))
 
 
 def _unknown_kind(key: str) -> str:
@@ -852,9 +872,16 @@ def fix_characters(text: str) -> str:
     """feedparser's last touches: undo UTF-8 read as Latin-1, map C1 controls as cp1252."""
     if text.isascii():  # neither step changes ASCII
         return text
-    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
-        text = text.encode("iso-8859-1").decode("utf-8")
+    text = _undo_latin1(text)
     return text.translate(_cp1252) if _C1_CONTROL.search(text) else text
+
+
+def _undo_latin1(text: str) -> str:
+    # try, not contextlib.suppress: that builds a context manager in Python per call.
+    try:
+        return text.encode("iso-8859-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
 
 
 def _unescape_query(link: str) -> str:
@@ -901,12 +928,15 @@ def is_inert(markup: str, limit: int) -> bool:
         return False
     if "&" in markup and not _entities_are_plain(markup):
         return False
-    if "<" not in markup:
-        return True
-    tags = _INERT_TAG.findall(markup)
-    # An inert tag holds exactly one "<", its first character: so every "<" starts one
-    # exactly when there are as many tags as "<".
-    return len(tags) == markup.count("<") and all(map(_tag_is_inert, tags))
+    # An inert tag holds exactly one "<", its first character: so the markup is inert
+    # exactly when each "<" opens an inert tag.
+    at = markup.find("<")
+    while at >= 0:
+        tag = _INERT_TAG.match(markup, at)
+        if tag is None or not _tag_is_inert(tag.groups()):
+            return False
+        at = markup.find("<", tag.end())
+    return True
 
 
 def _entities_are_plain(markup: str) -> bool:
@@ -915,9 +945,9 @@ def _entities_are_plain(markup: str) -> bool:
     return all(name in _ENTITY_NAMES for name in _NAMED_ENTITY.findall(markup))
 
 
-def _tag_is_inert(tag: tuple[str, str, str, str]) -> bool:
+def _tag_is_inert(tag: tuple[str, ...]) -> bool:
     closing, name, attrs, self_closing = tag
-    name = casing.lower(name)
+    name = ascii_lower(name)
     if name not in _INERT_ELEMENTS:
         return False
     if closing:

@@ -246,6 +246,12 @@ def explicit_scheme(url: str) -> str | None:
     return lower(match.group()[:-1])
 
 
+def ascii_lower(name: str) -> str:
+    """``lower(name)`` for an ASCII name (a tag's): most come lowercase already, and the
+    test costs less than a call to ``lower``, which is plain Python."""
+    return name if name.islower() else lower(name)
+
+
 def _tidy(text: str) -> str:
     # Scrubbing may leave doubled spaces; its patterns allow any whitespace, so this
     # cannot assemble a new match.
@@ -276,10 +282,11 @@ def _drop_controls(text: str) -> str:
 def _layout(marked: str) -> str:
     """Collapse whitespace, then turn block marks into line and paragraph breaks."""
     # Paragraph marks around the text (as <p>...</p> leaves them) only end empty blocks.
+    # (Slices compared, not startswith() with bounds: compiled, that is a generic call.)
     start, end = 0, len(marked)
-    while marked.startswith(_PARA_MARK, start):
+    while marked[start : start + 2] == _PARA_MARK:
         start += 2
-    while marked.endswith(_PARA_MARK, start, end):
+    while end - start >= 2 and marked[end - 2 : end] == _PARA_MARK:
         end -= 2
     marked = marked[start:end]
     if "\x00" not in marked and "\n" not in marked:
@@ -308,13 +315,10 @@ def _walk_simple(html: str, sink: _TextSink) -> bool:
         if html:
             sink.handle_data(unescape(html))
         return True
-    # [text, closing, name, attributes, self-closing, text, ...]: five items per tag.
-    parts = _SIMPLE_TAG.split(html)
-    # A simple tag holds exactly one "<", its first character: so every "<" starts one
-    # exactly when the text between the tags holds none.
-    if "<" in "".join(parts[::5]):
+    parts = _simple_split(html)
+    if parts is None:
         return False
-    names = [lower(name) for name in parts[2::5]]
+    names = [ascii_lower(name) for name in parts[2::5]]
     if not _RAW_TEXT_TAGS.isdisjoint(names) or _has_bad_closing(parts):
         return False
     if parts[0]:
@@ -325,6 +329,28 @@ def _walk_simple(html: str, sink: _TextSink) -> bool:
         if text:
             sink.handle_data(unescape(text))
     return True
+
+
+def _simple_split(html: str) -> list[str] | None:
+    """``_SIMPLE_TAG.split(html)`` ([text, closing, name, attributes, self-closing, text,
+    ...]: five items per tag) if every "<" starts a simple tag, else None.
+
+    A simple tag holds exactly one "<", its first character, so the tags are matched
+    where find() puts each "<" (the regex's own search steps through every character).
+    """
+    parts: list[str] = []
+    end = 0
+    at = html.find("<")
+    while at >= 0:
+        tag = _SIMPLE_TAG.match(html, at)
+        if tag is None:
+            return None
+        parts.append(html[end:at])
+        parts.extend(tag.groups())
+        end = tag.end()
+        at = html.find("<", end)
+    parts.append(html[end:])
+    return parts
 
 
 def _has_bad_closing(parts: list[str]) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import contextlib
 import io
 import multiprocessing
 import os
@@ -319,8 +318,10 @@ def _struct_to_utc(value: Any) -> datetime | None:
     # feedparser hands back time.struct_time already shifted to UTC.
     if isinstance(value, time.struct_time):
         # What timegm() and fromtimestamp() give whenever the fields make a valid date.
-        with contextlib.suppress(TypeError, ValueError):
+        try:  # not contextlib.suppress, which builds a context manager in Python per call
             return datetime(*value[:6], tzinfo=UTC)
+        except (TypeError, ValueError):
+            pass
     try:
         return datetime.fromtimestamp(_timegm(value), UTC)
     except (TypeError, ValueError, OverflowError, OSError):

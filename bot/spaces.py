@@ -17,5 +17,6 @@ def collapse(text: str) -> str:
 def _only_spaces(text: str) -> bool:
     """True only when the only whitespace in ``text`` is the ASCII space."""
     if text.isascii():
-        return not any(map(text.__contains__, _ODD_ASCII_SPACES))
+        # Compiled, all() over a generator is a loop with one C call per test.
+        return all(space not in text for space in _ODD_ASCII_SPACES)
     return text.isprintable()  # printable text holds no whitespace but the ASCII space

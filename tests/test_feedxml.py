@@ -673,3 +673,31 @@ def test_a_plain_feed_url_is_its_own_base(url: str) -> None:
     assert htmltext.is_plain_url(url)
     assert make_safe_absolute_uri(url, url) == url
     assert feedxml._stable_base(url) == url
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_utc_time_tuple_is_what_datetime_gives(moment: datetime) -> None:
+    fields = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    expected = moment.replace(microsecond=0).utctimetuple()
+    made = feedxml._utc_time_tuple(fields, moment.weekday())
+    assert made == expected
+    assert (made.tm_zone, made.tm_gmtoff) == (expected.tm_zone, expected.tm_gmtoff)
+
+
+INERT_PIECES = st.sampled_from(
+    ["<p>", "</p>", "<br/>", "<p/>", "</br>", "<a href='x'>", '<a href="y" title="z">', "</a>",
+     "<script>", "<b class='c' class='d'>", "<", ">", " ", "word", "&amp;", "&bogus;", "& ",
+     "<img src=x>", "<P>", "</P >", "\r", "<!-- c -->", "<1>"]
+)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(INERT_PIECES, max_size=12).map("".join))
+def test_inert_means_every_bracket_opens_an_inert_tag(markup: str) -> None:
+    # The definition the scan by "<" implements: as many inert-looking tags as "<".
+    pattern = re.compile(feedxml._INERT_TAG.pattern)
+    tags = pattern.findall(markup)
+    plain = "\r" not in markup and ("&" not in markup or feedxml._entities_are_plain(markup))
+    expected = plain and len(tags) == markup.count("<") and all(map(feedxml._tag_is_inert, tags))
+    assert feedxml.is_inert(markup, 10_000) == expected

@@ -314,3 +314,28 @@ def test_safe_link_shortcuts_give_what_urljoin_and_urlsplit_give(
 def test_preformatted_text_keeps_its_line_breaks() -> None:
     text = html_to_text("<p>Release notes:</p><pre>llama 5\n  weights\x07 out</pre>")
     assert text == "Release notes:\n\nllama 5\nweights out"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(SIMPLE_MARKUP_PIECES, max_size=12).map("".join))
+def test_simple_split_is_the_regex_split_when_every_bracket_opens_a_simple_tag(
+    markup: str,
+) -> None:
+    parts = htmltext._SIMPLE_TAG.split(markup)
+    if "<" in "".join(parts[::5]):
+        assert htmltext._simple_split(markup) is None
+    else:
+        assert htmltext._simple_split(markup) == parts
+
+
+def test_layout_drops_only_whole_paragraph_marks_at_the_ends() -> None:
+    mark = htmltext._PARA_MARK
+    assert htmltext._layout(f"{mark}{mark}a  b{mark}") == "a b"
+    assert htmltext._layout(f"{mark}a{mark}b{mark}{mark}") == "a\n\nb"
+    assert htmltext._layout(f"{mark}\x00") == "\x00"
+    assert htmltext._layout(mark * 3) == ""
+
+
+@pytest.mark.parametrize("name", ["p", "P", "h1", "H1", "br", "bR", "a", "svg", "X9y"])
+def test_ascii_lower_is_lower(name: str) -> None:
+    assert htmltext.ascii_lower(name) == name.lower()

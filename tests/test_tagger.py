@@ -17,6 +17,7 @@ from bot.evaluate import evaluate, format_report, load_items
 from bot.pack import Pack, default_pack_path, load_pack
 from bot.tagger import (
     _LIST_WORDS,
+    _PLAIN,
     _PUNCT,
     _SCAN_ASCII,
     _SCAN_UNICODE,
@@ -24,6 +25,7 @@ from bot.tagger import (
     Tagger,
     TagResult,
     ThemeScore,
+    _codes_of,
     _Doc,
     _Entry,
     _Node,
@@ -568,3 +570,8 @@ def test_unnamed_items_of_the_dev_set_get_the_plain_result() -> None:
         lean = tagger.tag(title, text, candidates_if_irrelevant=False)
         assert lean == _plain_tag(tagger, title, text), (title, text)
     assert set(tagger._unnamed) == {True, False}  # shortcuts taken, led by a peer or not
+
+
+@pytest.mark.parametrize("chunks", [[""], ["meta"], ["meta", "ai."], ["a", "b", "c", "meta's"]])
+def test_codes_of_gives_a_code_per_chunk(chunks: list[str]) -> None:
+    assert _codes_of(_PLAIN, chunks) == tuple(_PLAIN[chunk] for chunk in chunks)
