@@ -7,7 +7,6 @@ Input is plain text (HTML already stripped). Output is deterministic, at most
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
@@ -85,11 +84,15 @@ _DOT_BOUNDARY = re.compile(r"(\.\.*)([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-
 _ASCII_LINE_BREAKS = "".join(c for c in map(chr, range(128)) if len(f"a{c}a".splitlines()) > 1)
 _WORD = re.compile(r"\w+")
 # In ASCII text a \w+ word is a run of letters, digits and "_": mapping every other
-# character to a space (and capitals to small letters) lets str.split() find the words.
-_ASCII_WORDS = str.maketrans(
-    {chr(c): " " for c in range(128) if not _WORD.fullmatch(chr(c))}
-    | {c: c.lower() for c in string.ascii_uppercase}
+# character to a space (and capitals to small letters) lets split() find the words. A
+# byte table: bytes.translate costs far less than str.translate, which looks every
+# character up in a dict.
+_ASCII_WORDS = bytes(
+    (ord(lower(chr(c))) if _WORD.fullmatch(chr(c)) else 32) if c < 128 else c for c in range(256)
 )
+# A long sentence is judged by the words of its first this many characters when they
+# settle it (see _judged_words).
+_HEAD_CHARS = 160
 _INITIALS = re.compile(r"[A-Za-z](?:\.[A-Za-z])*")
 
 
@@ -175,7 +178,7 @@ def extractive_summary(title: str, text: str, max_chars: int = MAX_SUMMARY_CHARS
     opening: list[str] = []
     full: list[str] = []
     for sentence in _sentences(_clean_lines(_strip_patterns(text))):
-        words = _lower_words(sentence)
+        words = _judged_words(title_words, sentence)
         if _repeats(title_words, words):
             continue
         if len(opening) < 2:
@@ -226,7 +229,7 @@ def _is_abbreviation(before: str) -> bool:
 def _lower_words(text: str) -> list[str]:
     """The \\w+ words of ``text``, lowercased."""
     if text.isascii():
-        return text.translate(_ASCII_WORDS).split()
+        return text.encode("ascii").translate(_ASCII_WORDS).decode("ascii").split()
     # Not the same as lowering first: lower() can turn a letter into a letter and a mark.
     return list(map(str.lower, _WORD.findall(text)))
 
@@ -235,11 +238,35 @@ def _word_set(text: str) -> set[str]:
     return set(_lower_words(text))
 
 
+def _judged_words(title_words: set[str], sentence: str) -> list[str]:
+    """The sentence's (lowercased) words, or for a long sentence the first of them when
+    they settle what the summary asks: that it has _MIN_WORDS words and does not repeat
+    the title. Then `_repeats` and the word count give the same answers on them."""
+    if len(sentence) > _HEAD_CHARS:
+        head = _lower_words(sentence[:_HEAD_CHARS])[:-1]  # the last word may be cut short
+        if len(head) >= _MIN_WORDS and _too_new(title_words, head):
+            return head
+    return _lower_words(sentence)
+
+
+def _too_new(title_words: set[str], words: list[str]) -> bool:
+    """True when more than a quarter as many distinct words as the title has are not in
+    it: then the sentence's Jaccard similarity to the title is below 0.8 (it shares at most
+    every title word), and neither are all its words the title's."""
+    new: set[str] = set()
+    for word in words:
+        if word not in title_words:
+            new.add(word)
+            if 4 * len(new) > len(title_words):
+                return True
+    return False
+
+
 def _repeats(title_words: set[str], words: list[str]) -> bool:
     """Does a sentence with these (lowercased) words only repeat the title?"""
+    if not title_words or not words or _too_new(title_words, words):
+        return False  # most sentences: settled without building their set of words
     sentence_words = set(words)
-    if not title_words or not sentence_words:
-        return False
     shared = len(title_words & sentence_words)
     if shared == len(sentence_words):  # every word of the sentence is in the title
         return True

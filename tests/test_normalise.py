@@ -245,3 +245,11 @@ def test_plain_url_path_gives_what_urlsplit_gives_on_any_tail(url: str) -> None:
 )
 def test_plain_url_path_on_edges(url: str) -> None:
     assert canonical_url(url) == _split_path(url)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40))
+def test_plain_ascii_titles_take_the_fast_path_to_the_same_key(title: str) -> None:
+    from bot.normalise import _words
+
+    assert normalise_title(title) == " ".join(_words(title))

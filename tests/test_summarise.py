@@ -400,3 +400,57 @@ def test_fast_paths_on_any_text(text: str) -> None:
     assert list(_split_line(text)) == _plain_split_line(text)
     assert _lines(text) == text.splitlines()
     assert _strip_patterns(text) == _plain_strip_patterns(text)
+
+
+WORDS_POOL = st.sampled_from(["meta", "llama", "gpu", "open", "model", "ai", "deal", "data"])
+
+
+def _repeats_by_sets(title_words: set[str], words: list[str]) -> bool:
+    """The plain definition _repeats short-cuts: all the sentence's words are the title's,
+    or its Jaccard similarity to the title is at least 0.8."""
+    sentence_words = set(words)
+    if not title_words or not sentence_words:
+        return False
+    shared = len(title_words & sentence_words)
+    if shared == len(sentence_words):
+        return True
+    return shared / (len(title_words) + len(sentence_words) - shared) >= 0.8
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.sets(WORDS_POOL, max_size=8), st.lists(WORDS_POOL, max_size=12))
+def test_repeats_is_its_plain_definition(title_words: set[str], words: list[str]) -> None:
+    assert _repeats(title_words, words) == _repeats_by_sets(title_words, words)
+
+
+def _summary_judging_whole_sentences(title: str, text: str) -> str:
+    """extractive_summary's choice of sentences, every sentence judged by all its words."""
+    title_words = set(_lower_words(title))
+    opening: list[str] = []
+    full: list[str] = []
+    for sentence in split_sentences(text):
+        words = _lower_words(sentence)
+        if _repeats_by_sets(title_words, words):
+            continue
+        if len(opening) < 2:
+            opening.append(sentence)
+        if len(words) >= 5:
+            full.append(sentence)
+            if len(full) == 2:
+                break
+    candidates = full or opening
+    return " ".join(candidates[:2])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(WORDS_POOL, min_size=1, max_size=6).map(" ".join),
+    st.lists(st.lists(WORDS_POOL, min_size=1, max_size=60).map(" ".join), max_size=4),
+)
+def test_long_sentences_judged_by_their_opening_give_the_same_summary(
+    title: str, sentences: list[str]
+) -> None:
+    # Sentences past 160 characters may be judged by their first words only.
+    text = " ".join(f"{s.capitalize()}." for s in sentences)
+    summary = extractive_summary(title, text, max_chars=100_000)
+    assert summary == _summary_judging_whole_sentences(title, text)

@@ -251,8 +251,28 @@ def _hedged(before: str) -> bool:
     return fold_case(before).rstrip().endswith(_HEDGES)
 
 
-def _numeric_figures(text: str) -> list[FoundFigure]:
-    found: list[FoundFigure] = []
+# A figure found in a text, with its span: (start, end, figure). Tuples, not FoundFigure,
+# while figures are being found: extract_figures needs no span objects.
+_Hit = tuple[int, int, Figure]
+
+
+def _new_figure(low: float, high: float, unit: str, kind: str, approx: bool, text: str) -> Figure:
+    """``Figure(low, high, unit, kind, approx, text)``, made without the dataclass's
+    __init__, which runs as Python even when this module is compiled (and costs several
+    times more)."""
+    figure = Figure.__new__(Figure)
+    set_field = object.__setattr__  # the class is frozen
+    set_field(figure, "low", low)
+    set_field(figure, "high", high)
+    set_field(figure, "unit", unit)
+    set_field(figure, "kind", kind)
+    set_field(figure, "approx", approx)
+    set_field(figure, "text", text)
+    return figure
+
+
+def _numeric_figures(text: str) -> list[_Hit]:
+    found: list[_Hit] = []
     for hit in _figure_matches(text):
         start = hit.start()
         # A number glued to letters on its left is a name ("H100", "GPT4"), not a figure.
@@ -282,8 +302,7 @@ def _numeric_figures(text: str) -> list[FoundFigure]:
         if low > high:
             low, high = high, low
         approx = _hedged(text[max(0, start - 20) : start])
-        figure = Figure(low, high, unit, kind, approx, hit.group(0))
-        found.append(FoundFigure(figure, start, end))
+        found.append((start, end, _new_figure(low, high, unit, kind, approx, hit.group(0))))
     return found
 
 
@@ -324,8 +343,8 @@ def _next_hint(folded: str, start: int) -> int:
     return min(found, default=-1)
 
 
-def _word_figures(text: str) -> list[FoundFigure]:
-    found: list[FoundFigure] = []
+def _word_figures(text: str) -> list[_Hit]:
+    found: list[_Hit] = []
     for hit in _word_matches(text):
         if hit.group("plural"):
             base = MULTIPLIERS[fold_case(hit.group("plural"))]
@@ -341,27 +360,32 @@ def _word_figures(text: str) -> list[FoundFigure]:
                 approx = False
         unit, kind, end = _unit_after(text, hit.end(), bool(hit.group("cur")))
         low, high = _scale_power(text[hit.end() :], unit, low, high)
-        figure = Figure(low, high, unit, kind, approx, hit.group(0))
-        found.append(FoundFigure(figure, hit.start(), end))
+        figure = _new_figure(low, high, unit, kind, approx, hit.group(0))
+        found.append((hit.start(), end, figure))
     return found
 
 
 def find_figures(text: str) -> list[FoundFigure]:
     """Every figure in ``text`` with its span, in reading order, overlaps removed."""
-    hits = _numeric_figures(text) + _word_figures(text)
-    if len(hits) < 2:
-        return hits  # nothing to order or to drop
-    hits.sort(key=lambda f: (f.start, -f.end))
-    kept: list[FoundFigure] = []
-    for hit in hits:
-        if kept and hit.start < kept[-1].end:
-            continue
-        kept.append(hit)
-    return kept
+    return [FoundFigure(figure, start, end) for start, end, figure in _hits(text)]
 
 
 def extract_figures(text: str) -> list[Figure]:
-    return [hit.figure for hit in find_figures(text)]
+    return [figure for _, _, figure in _hits(text)]
+
+
+def _hits(text: str) -> list[_Hit]:
+    """What find_figures gives, as (start, end, figure)."""
+    hits = _numeric_figures(text) + _word_figures(text)
+    if len(hits) < 2:
+        return hits  # nothing to order or to drop
+    hits.sort(key=lambda hit: (hit[0], -hit[1]))
+    kept: list[_Hit] = []
+    for hit in hits:
+        if kept and hit[0] < kept[-1][1]:
+            continue
+        kept.append(hit)
+    return kept
 
 
 def may_hold_figure(text: str, folded: str) -> bool:

@@ -9,8 +9,7 @@ reported as "600,000"): it is linked with ``updates_figure`` so both show.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from itertools import compress
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.claims.figures import Figure, extract_figures, match_figure
@@ -58,13 +57,6 @@ class _Profile:
     record: LinkTarget
     subject: tuple[tuple[str, float], ...]  # distinctive tokens with idf weights
     weight: float  # the sum of the subject's weights
-    # The subject split in two, for scoring in C (see _subject_score).
-    subject_tokens: tuple[str, ...] = field(init=False)
-    subject_weights: tuple[float, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "subject_tokens", tuple(t for t, _ in self.subject))
-        object.__setattr__(self, "subject_weights", tuple(w for _, w in self.subject))
 
 
 class Linker:
@@ -114,10 +106,10 @@ class Linker:
         """
         if floor <= 0:
             return self._profiles
+        # The term finder gives subject tokens only (no intersection with _by_token
+        # needed); get() keeps a stray token from failing the item.
         by_token = self._by_token
-        shared = {
-            position for token in tokens.intersection(by_token) for position in by_token[token]
-        }
+        shared = {position for token in tokens for position in by_token.get(token, ())}
         return [self._profiles[position] for position in sorted(shared)]
 
 
@@ -146,8 +138,11 @@ def _subject_score(profile: _Profile, tokens: frozenset[str]) -> float:
         return 0.0
     # The weights of the tokens present, summed in subject order (as floats must be, for
     # the same result every time).
-    present = compress(profile.subject_weights, map(tokens.__contains__, profile.subject_tokens))
-    return sum(present) / profile.weight
+    total = 0.0
+    for token, weight in profile.subject:
+        if token in tokens:
+            total += weight
+    return total / profile.weight
 
 
 def _link(

@@ -15,7 +15,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, compress
+from itertools import chain, compress, filterfalse
 
 from bot.caches import WORD_CACHE, Memo
 from bot.casing import lower
@@ -258,7 +258,9 @@ class TermFinder:
         chunks = folded.split()
         kept: list[str] = []  # the distinct chunks that are not idle
         words: set[str] = set()  # their words
-        for chunk in set(chunks).difference(idle):
+        # Filtered before deduplicating: most chunks are idle, and a lookup costs less than
+        # an insertion into a growing set.
+        for chunk in set(filterfalse(idle.__contains__, chunks)):
             forms = _CHUNK_FORMS[chunk]
             if wanted.isdisjoint(forms) and bigram_words.isdisjoint(forms):
                 if len(idle) >= _MAX_CHUNKS:
@@ -314,10 +316,14 @@ def finish_tokens(words: list[str]) -> list[str]:
     return list(filter(_is_term, _with_bigrams(words)))
 
 
-@functools.lru_cache(maxsize=WORD_CACHE)
-def _is_term(word: str) -> bool:
-    # Cached, and called from filter(), so a word seen before costs no Python frame.
+def _term(word: str) -> bool:
     return word not in STOPWORDS and not _is_bare_number(word)
+
+
+# Whether a word is a search term, memoised: filter() looks a word seen before up in C,
+# without building the argument tuple an lru_cache call would.
+_IS_TERM: Memo[str, bool] = Memo(_term)
+_is_term = _IS_TERM.__getitem__
 
 
 def _is_bare_number(word: str) -> bool:
