@@ -40,38 +40,39 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Final
 
 from bot.caches import WORD_CACHE, Memo
 from bot.claims.figures import extract_figures
 
-LEAD_WORDS = 60
-LEAD_CHARS = 480
-MAX_FEATURES = 255
+LEAD_WORDS: Final = 60
+LEAD_CHARS: Final = 480
+MAX_FEATURES: Final = 255
 # Syndicated copies appear within a day or two; beyond this, similar wording is a new story
 # (a quarterly forecast restated three months later, say).
-MAX_HOURS_APART = 72.0
-BANDS = 24
-ROWS = 2
-KEYED_FIGURES = 8
-KEYED_NAMES = 6  # 15 pairs
-_VERSION = "s2"
-_NO_HOUR = -1
+MAX_HOURS_APART: Final = 72.0
+BANDS: Final = 24
+ROWS: Final = 2
+KEYED_FIGURES: Final = 8
+KEYED_NAMES: Final = 6  # 15 pairs
+_VERSION: Final = "s2"
+_NO_HOUR: Final = -1
 
 # Evidence points for what two stories share (see ``evidence``).
-POINTS_WORDING = 2.0  # times the Jaccard overlap of all content words
-POINTS_FIGURE = 1.0  # per shared quantity ("2.2 GW", "$150-170B")
-POINTS_NAME = 0.5  # per shared proper name that is not common on the topic
-POINTS_TITLE_WORD = 0.3  # per shared headline word
-POINTS_VERSION = 0.25  # per shared versioned product name ("Llama 5")
-FULL_EVIDENCE = 4.0
-NEEDED_AT_ONCE = 1.6
-NEEDED_PER_HOUR = 0.05
-NEEDED_UNKNOWN_TIME = 2.0
+POINTS_WORDING: Final = 2.0  # times the Jaccard overlap of all content words
+POINTS_FIGURE: Final = 1.0  # per shared quantity ("2.2 GW", "$150-170B")
+POINTS_NAME: Final = 0.5  # per shared proper name that is not common on the topic
+POINTS_TITLE_WORD: Final = 0.3  # per shared headline word
+POINTS_VERSION: Final = 0.25  # per shared versioned product name ("Llama 5")
+FULL_EVIDENCE: Final = 4.0
+NEEDED_AT_ONCE: Final = 1.6
+NEEDED_PER_HOUR: Final = 0.05
+NEEDED_UNKNOWN_TIME: Final = 2.0
 
-_TOKEN = re.compile(r"\$?\d+(?:[.,]\d+)*[a-z]*|[^\W\d_]+(?:'[^\W\d_]+)?")
+_TOKEN: Final = re.compile(r"\$?\d+(?:[.,]\d+)*[a-z]*|[^\W\d_]+(?:'[^\W\d_]+)?")
 # The same on ASCII text, where letters are [a-z] once case-folded: a plain class is faster.
-_TOKEN_ASCII = re.compile(r"\$?\d+(?:[.,]\d+)*[a-z]*|[a-z]+(?:'[a-z]+)?")
-_STOPWORDS = frozenset(
+_TOKEN_ASCII: Final = re.compile(r"\$?\d+(?:[.,]\d+)*[a-z]*|[a-z]+(?:'[a-z]+)?")
+_STOPWORDS: Final = frozenset(
     """a about above after again against all also am an and any are as at be because been
     before being below between both but by can could did do does doing down during each few
     for from further had has have having he her here hers him his how i if in into is it its
@@ -83,7 +84,7 @@ _STOPWORDS = frozenset(
     like way first one two""".split()
 )
 # Names that nearly every story on the topic carries: they say nothing about which story.
-_COMMON_NAMES = frozenset(
+_COMMON_NAMES: Final = frozenset(
     """meta ai mark zuckerberg platforms facebook instagram whatsapp messenger threads llama
     openai google nvidia microsoft amazon apple u.s us eu europe european ceo inc read more
     continue reading post the a an this that it its in on at for and but by new
@@ -94,28 +95,30 @@ _COMMON_NAMES = frozenset(
 # A capitalised word, or a lower-case word with capitals inside ("iOS", "xAI"). The
 # possessive "[a-z]++" gives the same matches (no shorter run is followed by a capital)
 # and spares backtracking through every lower-case word.
-_NAME = re.compile(r"\b(?:[A-Z]|[a-z]++[A-Z])[\w'-]*(?:\.[A-Za-z]+)*")
+_NAME: Final = re.compile(r"\b(?:[A-Z]|[a-z]++[A-Z])[\w'-]*(?:\.[A-Za-z]+)*")
 # _NAME where it opens on a capital; used only at a word boundary.
-_NAME_FROM_CAPITAL = re.compile(r"[A-Z][\w'-]*(?:\.[A-Za-z]+)*")
+_NAME_FROM_CAPITAL: Final = re.compile(r"[A-Z][\w'-]*(?:\.[A-Za-z]+)*")
 # Where a name or a version may open, found in one search that skips straight to capitals:
 # a capital at a word boundary ("(?<!\w[A-Z])" is the boundary before it), or one right
 # after a lower-case letter (group 1), which a word opening on lower case ("iOS") holds.
-_CAPITAL = re.compile(r"[A-Z](?:(?<!\w[A-Z])|(?<=[a-z][A-Z])())")
-_OPENS_LOWER_CAPITAL = re.compile(r"\b[a-z]++[A-Z]")
+_CAPITAL: Final = re.compile(r"[A-Z](?:(?<!\w[A-Z])|(?<=[a-z][A-Z])())")
+_OPENS_LOWER_CAPITAL: Final = re.compile(r"\b[a-z]++[A-Z]")
 # "(?<!\w[A-Z])" after the capital is the word boundary before it: written so, the pattern
 # opens with a character class, and the search skips straight to capitals (~3x faster).
-_VERSIONED = re.compile(r"([A-Z](?<!\w[A-Z])[A-Za-z-]*)[\s-](\d+(?:\.\d+)?)\b(?![.,]\d)")
+_VERSIONED: Final = re.compile(r"([A-Z](?<!\w[A-Z])[A-Za-z-]*)[\s-](\d+(?:\.\d+)?)\b(?![.,]\d)")
 # "Llama-5-14B": a model name glued to its size, which would read as the range "5-14B".
-_GLUED_SIZE = re.compile(r"\b([A-Za-z]+)-(\d+(?:\.\d+)?)-(?=\d)")
+_GLUED_SIZE: Final = re.compile(r"\b([A-Za-z]+)-(\d+(?:\.\d+)?)-(?=\d)")
 # What every match of _GLUED_SIZE holds: a search for it skips straight to hyphens.
-_GLUED_HINT = re.compile(r"-\d")
+_GLUED_HINT: Final = re.compile(r"-\d")
 # "By Helen Okoro | Nov 20, 2026 |" and "COLUMBUS, Ohio (Continental Wire) –": not the story.
-_BYLINE = re.compile(r"^\s*(?:By [^|\n]{1,60}\|\s*)?(?:[A-Z][a-z]{2}\.? \d{1,2}, \d{4} \|\s*)?")
-_DATELINE = re.compile(r"^[A-Z][A-Z .'’-]+(?:, [\w. ]+)?\s*\([^)\n]{1,40}\)\s*[–—-]\s*")
+_BYLINE: Final = re.compile(
+    r"^\s*(?:By [^|\n]{1,60}\|\s*)?(?:[A-Z][a-z]{2}\.? \d{1,2}, \d{4} \|\s*)?"
+)
+_DATELINE: Final = re.compile(r"^[A-Z][A-Z .'’-]+(?:, [\w. ]+)?\s*\([^)\n]{1,40}\)\s*[–—-]\s*")
 # Figures that identify a story: money, power, model sizes, users, GPUs, or any large count.
-_SALIENT_KINDS = frozenset({"money", "power", "parameters", "users", "gpu_count", "compute"})
-_SPACE = re.compile(r"\s")
-_SENTENCE_END = frozenset('.!?:;"“”|–—(')
+_SALIENT_KINDS: Final = frozenset({"money", "power", "parameters", "users", "gpu_count", "compute"})
+_SPACE: Final = re.compile(r"\s")
+_SENTENCE_END: Final = frozenset('.!?:;"“”|–—(')
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,8 @@ class Signature:
     # comparisons end without intersecting the sets. Worked out on first comparison.
     sketch: int = field(default=-1, init=False, compare=False, repr=False)
     collided: int = field(default=0, init=False, compare=False, repr=False)
+    # The same for figures, names and headline words, in small integers (see _Marks).
+    marks: _Marks | None = field(default=None, init=False, compare=False, repr=False)
 
     def dumps(self) -> str:
         """Compact ASCII form for storage (about 5.4 characters per feature)."""
@@ -146,7 +151,8 @@ class Signature:
         if version not in ("s1", _VERSION):
             raise ValueError(f"unknown signature version {version!r}")
         try:
-            raw = base64.b64decode(payload, validate=True)
+            # base64.b64decode(payload, validate=True) without its Python-level wrapper.
+            raw = binascii.a2b_base64(payload, strict_mode=True)
             return _load_v1(raw) if version == "s1" else _load_v2(raw)
         except (binascii.Error, IndexError, struct.error) as exc:
             raise ValueError("corrupt signature") from exc
@@ -204,12 +210,19 @@ def _reaches(a: Signature, b: Signature, needed: float) -> bool:
     """evidence(a, b) >= needed. Shared words sit on the sketches' common bits, several on
     one bit only where a signature's words collide, so there are at most that many common
     bits plus either side's collisions. Counted with that many shared words, the evidence
-    is at least the real one (every step of _points grows with the count, in floating
-    point too), so falling short of `needed` then settles it."""
+    is at least the real one (every step of _sum grows with each count, in floating point
+    too), so falling short of `needed` then settles it. The marks bound the shared figures,
+    names and headline words likewise, and settle most comparisons without a set built."""
     common = (_sketch(a) & _sketch(b)).bit_count()
     # No more than either side's words: the common bits are at most a's bits, its words
     # less its collisions (likewise b's).
     at_most = common + min(a.collided, b.collided)
+    marks, other = _marks(a), _marks(b)
+    figures = _at_most(marks.figures, other.figures, marks.figures_collided, other.figures_collided)
+    names = _at_most(marks.names, other.names, marks.names_collided, other.names_collided)
+    title = _at_most(marks.title, other.title, marks.title_collided, other.title_collided)
+    if _sum(a, b, at_most, figures, names, title) < needed:
+        return False
     if _points(a, b, at_most) < needed:
         return False
     return evidence(a, b) >= needed
@@ -225,17 +238,71 @@ def _sketch(sig: Signature) -> int:
     return sig.sketch
 
 
+class _Marks:
+    """A signature's figures, names and headline words as one bit each (its hash modulo
+    _MARK_BITS) in an integer small enough to stay unboxed, and per group how many share
+    a bit with another: as the word sketch, they bound what two signatures share."""
+
+    def __init__(self, sig: Signature) -> None:
+        self.figures, self.figures_collided = _mark(sig.figures)
+        self.names, self.names_collided = _mark(sig.names)
+        self.title, self.title_collided = _mark(sig.title)
+
+
+def _marks(sig: Signature) -> _Marks:
+    marks = sig.marks
+    if marks is None:
+        marks = _Marks(sig)
+        object.__setattr__(sig, "marks", marks)  # a cache, as the sketch
+    return marks
+
+
+def _mark(values: frozenset[int]) -> tuple[int, int]:
+    mark = 0
+    for value in values:
+        mark |= 1 << (value % _MARK_BITS)
+    return mark, len(values) - _ones(mark)
+
+
+def _at_most(mark: int, other: int, collided: int, other_collided: int) -> int:
+    """At most how many values two marked groups share (see _reaches)."""
+    common = mark & other
+    if common == 0:
+        return 0
+    return _ones(common) + min(collided, other_collided)
+
+
+def _ones(bits: int) -> int:
+    """The set bits of a small non-negative integer (a few, here: one step each)."""
+    count = 0
+    while bits:
+        bits &= bits - 1
+        count += 1
+    return count
+
+
 def _points(a: Signature, b: Signature, shared_words: int) -> float:
-    shared = shared_words
+    return _sum(
+        a,
+        b,
+        shared_words,
+        len(a.figures & b.figures),
+        len(a.names & b.names),
+        len(a.title & b.title),
+    )
+
+
+def _sum(a: Signature, b: Signature, words: int, figures: int, names: int, title: int) -> float:
+    """The evidence of these counts of shared words, figures, names and headline words."""
     # Shared words give the Jaccard overlap: shared / the size of the union, without
     # building the union. Terms that come to zero are skipped (adding 0.0 changes no sum).
-    points = POINTS_WORDING * (shared / (len(a.words) + len(b.words) - shared)) if shared else 0.0
-    if shared := len(a.figures & b.figures):
-        points += POINTS_FIGURE * shared
-    if shared := len(a.names & b.names):
-        points += POINTS_NAME * shared
-    if shared := len(a.title & b.title):
-        points += POINTS_TITLE_WORD * shared
+    points = POINTS_WORDING * (words / (len(a.words) + len(b.words) - words)) if words else 0.0
+    if figures:
+        points += POINTS_FIGURE * figures
+    if names:
+        points += POINTS_NAME * names
+    if title:
+        points += POINTS_TITLE_WORD * title
     if a.versions and b.versions:
         if shared := len(a.versions & b.versions):
             points += POINTS_VERSION * shared
@@ -270,24 +337,61 @@ def first_copy(stories: Iterable[Iterable[Signature]], new: Signature) -> int | 
     holding a copy of `new`: ``is_same_story(old, new)`` for one of its `old`. None if none.
 
     An entry is compared with up to a hundred stored copies, nearly all of which the
-    sketch bound turns away, so what `new` brings is looked up once.
+    sketch and the marks turn away (see _reaches).
     """
-    sketch, collided, hour = _sketch(new), new.collided, new.hour
     for at, stored in enumerate(stories):
         for old in stored:
-            if hour is None or old.hour is None:
-                needed = NEEDED_UNKNOWN_TIME
-            else:
-                gap = abs(float(old.hour - hour))
-                if gap > MAX_HOURS_APART:
-                    continue
-                needed = NEEDED_AT_ONCE + NEEDED_PER_HOUR * gap
-            # _reaches(old, new, needed), inline.
-            common = ((old.sketch if old.sketch >= 0 else _sketch(old)) & sketch).bit_count()
-            at_most = common + (old.collided if old.collided < collided else collided)
-            if _points(old, new, at_most) >= needed and evidence(old, new) >= needed:
+            if _copy_of(old, new):
                 return at
     return None
+
+
+def first_stored_copy(stories: Iterable[Iterable[str]], new: str) -> int | None:
+    """``first_copy`` on stored signatures (``Signature.dumps``), each decoded once while
+    it stays among the recently compared ones."""
+    sig = decoded(new)
+    for at, stored in enumerate(stories):
+        for old in stored:
+            if _copy_of(_DECODED.get(old), sig):
+                return at
+    return None
+
+
+def decoded(text: str) -> Signature:
+    """``Signature.loads(text)``, kept while recently compared (see _Decoded)."""
+    return _DECODED.get(text)
+
+
+def _copy_of(old: Signature, new: Signature) -> bool:
+    """is_same_story(old, new) (their publication gap from the signatures)."""
+    if new.hour is None or old.hour is None:
+        return _reaches(old, new, NEEDED_UNKNOWN_TIME)
+    gap = abs(float(old.hour - new.hour))
+    return gap <= MAX_HOURS_APART and _reaches(old, new, NEEDED_AT_ONCE + NEEDED_PER_HOUR * gap)
+
+
+class _Decoded:
+    """Decoded stored signatures, the recently asked for: at most two generations of
+    `limit` each, the older dropped when the newer fills (a new entry is compared with
+    recent stories, so the same stored copies recur). ~2.6 KB each once sketched, so at
+    most ~11 MB with _DECODED's 2 x 2,048 (the lru_cache it replaced held 2,048, but
+    missed more often than two generations of 2,048 in the ingest bench)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.newer: dict[str, Signature] = {}
+        self.older: dict[str, Signature] = {}
+
+    def get(self, text: str) -> Signature:
+        sig = self.newer.get(text)
+        if sig is None:
+            sig = self.older.get(text)
+            if sig is None:
+                sig = Signature.loads(text)
+            if len(self.newer) >= self.limit:
+                self.older, self.newer = self.newer, {}
+            self.newer[text] = sig
+        return sig
 
 
 def needed(hours_apart: float | None) -> float:
@@ -503,19 +607,21 @@ def _hash32(token: str) -> int:
     return int.from_bytes(hashlib.blake2b(token.encode("utf-8"), digest_size=4).digest(), "big")
 
 
-_SKETCH_MASK = 1023  # 1,024 bits: ~65 words each, so ~4 bits in common by chance
-_SKETCH_BITS = [1 << bit for bit in range(_SKETCH_MASK + 1)]  # spares a shift per word
-_ROW_BYTES = 4 * BANDS * ROWS
-_ROW_BITS = 32
-_LANE_BITS = 40
-_LANES_BYTES = BANDS * ROWS * _LANE_BITS // 8
-_GUARDS = sum(1 << (lane * _LANE_BITS + _ROW_BITS) for lane in range(BANDS * ROWS))
-_LANES_STRUCT = struct.Struct(">" + "xI" * (BANDS * ROWS))  # the guard byte, then the value
-_MINS_STRUCT = struct.Struct(f">{BANDS * ROWS}I")
-_BANDS_STRUCT = struct.Struct(">" + f"{4 * ROWS}s" * BANDS)  # one byte string per band
-_BAND_PREFIXES = [f"{band:02d}" for band in range(BANDS)]
-_BAND_HASH = hashlib.blake2b(digest_size=6)  # never updated: each band hashes a copy
+_SKETCH_MASK: Final = 1023  # 1,024 bits: ~65 words each, so ~4 bits in common by chance
+_SKETCH_BITS: Final = [1 << bit for bit in range(_SKETCH_MASK + 1)]  # spares a shift per word
+_MARK_BITS: Final = 61  # bits 0-60: below 2**62, mypyc's unboxed integers
+_ROW_BYTES: Final = 4 * BANDS * ROWS
+_ROW_BITS: Final = 32
+_LANE_BITS: Final = 40
+_LANES_BYTES: Final = BANDS * ROWS * _LANE_BITS // 8
+_GUARDS: Final = sum(1 << (lane * _LANE_BITS + _ROW_BITS) for lane in range(BANDS * ROWS))
+_LANES_STRUCT: Final = struct.Struct(">" + "xI" * (BANDS * ROWS))  # the guard byte, then the value
+_MINS_STRUCT: Final = struct.Struct(f">{BANDS * ROWS}I")
+_BANDS_STRUCT: Final = struct.Struct(">" + f"{4 * ROWS}s" * BANDS)  # one byte string per band
+_BAND_PREFIXES: Final = [f"{band:02d}" for band in range(BANDS)]
+_BAND_HASH: Final = hashlib.blake2b(digest_size=6)  # never updated: each band hashes a copy
 
-_CHUNK_TOKENS: Memo[str, tuple[str, ...]] = Memo(_chunk_tokens)
-_HASHES: Memo[str, int] = Memo(_hash32)
-_LANES: Memo[int, int] = Memo(_row_lanes)
+_DECODED: Final = _Decoded(2048)
+_CHUNK_TOKENS: Final[Memo[str, tuple[str, ...]]] = Memo(_chunk_tokens)
+_HASHES: Final[Memo[str, int]] = Memo(_hash32)
+_LANES: Final[Memo[int, int]] = Memo(_row_lanes)

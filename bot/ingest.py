@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache, partial
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -323,18 +323,10 @@ class _SameStory:
     """storage.items.ManyAtOnce: an entry's signature is read once for all its candidates."""
 
     def __call__(self, stored: str, new: str, /) -> bool:
-        return cluster.is_same_story(_signature(stored), _signature(new))
+        return cluster.is_same_story(cluster.decoded(stored), cluster.decoded(new))
 
     def first_copy(self, stories: Sequence[Sequence[str]], new: str, /) -> int | None:
-        decoded = (map(_signature, stored) for stored in stories)  # as far as compared
-        return cluster.first_copy(decoded, _signature(new))
+        return cluster.first_stored_copy(stories, new)
 
 
 _same_story = _SameStory()
-
-
-@lru_cache(maxsize=2048)
-def _signature(text: str) -> cluster.Signature:
-    # A new item is compared with many stored ones: decode each signature once (a decoded
-    # one takes ~2.6 KB, so the cache stays small; recent stories are the ones that recur).
-    return cluster.Signature.loads(text)

@@ -190,3 +190,68 @@ def test_first_copy_on_story_sized_signatures() -> None:
         verdicts.append(expected)
     assert 0.05 < verdicts.count(None) / len(verdicts) < 0.95  # found and not, both often
     assert {0, 1, 2} <= set(verdicts)
+
+
+GROUP = st.frozensets(st.integers(min_value=0, max_value=2**32 - 1), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(GROUP, GROUP, st.sets(st.integers(min_value=0, max_value=2**32 - 1), max_size=6))
+def test_the_marks_bound_what_two_groups_share(
+    a: frozenset[int], b: frozenset[int], both: set[int]
+) -> None:
+    """Per group (figures, names, headline words), the marks never count fewer shared
+    values than there are: the bound of _reaches stays a bound."""
+    a, b = a | both, b | both
+    mark_a, collided_a = cluster._mark(a)
+    mark_b, collided_b = cluster._mark(b)
+    assert mark_a < 2**62 and collided_a == len(a) - bin(mark_a).count("1")
+    assert cluster._at_most(mark_a, mark_b, collided_a, collided_b) >= len(a & b)
+
+
+def test_values_colliding_in_the_marks_still_count() -> None:
+    """Headline words that all land on one mark bit: all of them still count."""
+    title = frozenset(k * cluster._MARK_BITS + 3 for k in range(9))
+    words = frozenset(range(50))
+    a, b = Signature(words, title=title, hour=10), Signature(words, title=title, hour=10)
+    marks = cluster._marks(a)
+    assert marks.title == 1 << 3 and marks.title_collided == 8
+    assert is_same_story(a, b) and evidence(a, b) == cluster.POINTS_WORDING + 9 * 0.3
+
+
+def test_first_stored_copy_is_first_copy_of_the_decoded() -> None:
+    """Stored signatures, compared as decoded: the same verdicts as first_copy."""
+    rng = random.Random(7)
+    pool = [rng.getrandbits(32) for _ in range(200)]
+
+    def story() -> Signature:
+        at = rng.randint(0, 130)
+        return Signature(
+            frozenset(pool[at : at + 65]),
+            title=frozenset(rng.sample(range(10), rng.randint(0, 4))),
+            figures=frozenset(rng.sample(range(6), rng.randint(0, 2))),
+            names=frozenset(rng.sample(range(8), rng.randint(0, 3))),
+            hour=rng.choice([None, 100, 120, 180]),
+        )
+
+    for _ in range(300):
+        new = story()
+        stories = [[story() for _ in range(rng.randint(1, 4))] for _ in range(rng.randint(0, 4))]
+        stored = [[sig.dumps() for sig in copies] for copies in stories]
+        expected = cluster.first_copy(stories, new)
+        assert cluster.first_stored_copy(stored, new.dumps()) == expected
+        assert cluster.decoded(new.dumps()) == new
+
+
+def test_decoded_keeps_two_generations() -> None:
+    recent = cluster._Decoded(2)
+    texts = [Signature(frozenset({n}), hour=n).dumps() for n in range(5)]
+    first = recent.get(texts[0])
+    assert recent.get(texts[0]) is first
+    recent.get(texts[1])
+    recent.get(texts[2])  # the newer generation was full: t0 and t1 are the older now
+    assert recent.get(texts[0]) is first  # found there, and kept again
+    for text in texts[1:]:
+        recent.get(text)
+    assert recent.get(texts[0]) is not first  # dropped with the older generation
+    assert recent.get(texts[4]) == Signature.loads(texts[4])
